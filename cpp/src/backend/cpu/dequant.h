@@ -1,0 +1,27 @@
+// Reference dequantization of stored weight formats to f32 (CPU). Bit-exact with ggml /
+// gguf-py for the ggml types; used by ModelFile::dequantize, tests and as the ground truth
+// that the fast matmul kernels are checked against.
+#pragma once
+#include <cstdint>
+
+#include "fastspec/tensor.h"
+
+namespace fastspec::cpu {
+
+// dst[0..n) = dequant(src); n must be a multiple of dtype_traits(t)->block_size.
+// src holds n / block_size blocks of block_bytes each. Throws FormatError for types it cannot
+// dequantize (the caller adds file/tensor context).
+void dequantize_row(DType t, const void* src, float* dst, int64_t n);
+
+// AutoAWQ "GEMM" int4 layout -> f32 weight in Linear layout W[out, in]:
+//   W[o, i] = (q[i, o] - z[i / group, o]) * s[i / group, o]
+// qweight: int32 [in, out / 8], qzeros: int32 [in / group, out / 8] (AWQ nibble order),
+// scales: f16 bits [in / group, out]; dst: [out, in].
+void dequantize_awq(const int32_t* qweight, const int32_t* qzeros, const uint16_t* scales,
+                    int64_t in_features, int64_t out_features, int64_t group_size, float* dst);
+
+// IEEE half / bfloat16 bit patterns -> float (exact).
+float fp16_to_f32(uint16_t h);
+float bf16_to_f32(uint16_t h);
+
+}  // namespace fastspec::cpu
