@@ -12,10 +12,11 @@ namespace py = pybind11;
 namespace fastspec::py_bind {
 
 void bind_errors(py::module_& m) {
-  static py::exception<FormatError> format_error(m, "FormatError", PyExc_ValueError);
-  static py::exception<ModelError> model_error(m, "ModelError", PyExc_ValueError);
+  auto format_error = py::register_exception<FormatError>(m, "FormatError", PyExc_ValueError);
+  auto model_error = py::register_exception<ModelError>(m, "ModelError", PyExc_ValueError);
   format_error.doc() = "A model file is malformed or uses an unsupported encoding (a ValueError).";
   model_error.doc() = "A model is well-formed but cannot be used as asked (a ValueError).";
+  // Any other core error (e.g. a CUDA failure) surfaces as RuntimeError with its message.
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

@@ -93,7 +93,10 @@ MetaValue read_value(Reader& r, uint32_t type, const std::string& key, int depth
       v.b = b != 0;
       break;
     }
-    case kString: v.kind = MetaValue::Kind::String; v.s = r.read_string(key.c_str()); break;
+    case kString:
+      v.kind = MetaValue::Kind::String;
+      v.s = r.read_string(("metadata '" + key + "'").c_str());
+      break;
     case kArray: {
       if (depth >= kMaxArrayDepth) r.fail("metadata '" + key + "': arrays nested too deeply");
       uint32_t et = r.read<uint32_t>(key.c_str());
@@ -140,9 +143,7 @@ void gguf_load(ModelFile& mf, const std::string& path) {
   uint64_t n_kv = r.read<uint64_t>("metadata count");
   // A kv takes >= 13 bytes (u64 key length, u32 type, 1-byte value); a tensor info >= 24.
   if (n_kv > r.remaining() / 13)
-    r.fail("metadata count " + std::to_string(n_kv) + " is impossible for a file of this size");
-  if (n_tensors > r.remaining() / 24)
-    r.fail("tensor count " + std::to_string(n_tensors) + " is impossible for a file of this size");
+    r.fail("metadata count " + std::to_string(n_kv) + " is impossible for a file of this size (truncated or corrupt)");
 
   mf.metadata_.reserve(n_kv);
   std::unordered_set<std::string> keys;
@@ -152,6 +153,9 @@ void gguf_load(ModelFile& mf, const std::string& path) {
     if (!keys.insert(key).second) r.fail("duplicate metadata key '" + key + "'");
     mf.metadata_.emplace_back(key, read_value(r, type, key, 0));
   }
+
+  if (n_tensors > r.remaining() / 24)
+    r.fail("tensor count " + std::to_string(n_tensors) + " is impossible for a file of this size (truncated or corrupt)");
 
   uint64_t alignment = 32;
   if (const MetaValue* a = meta_find(mf.metadata_, "general.alignment")) {
