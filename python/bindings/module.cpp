@@ -20,6 +20,8 @@ void bind_errors(py::module_& m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const InvalidArgument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const IoError& e) {
       std::string msg = e.what();
       bool missing = msg.find("o such file") != std::string::npos;
@@ -34,6 +36,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastspec compiled core";
   fastspec::py_bind::bind_errors(m);
   fastspec::py_bind::bind_model_file(m);
+  fastspec::py_bind::bind_engine(m);
   m.def("cuda_device_count", []() -> int {
 #ifdef FASTSPEC_WITH_CUDA
     return fastspec::cuda::device_count();

@@ -29,4 +29,11 @@ class IoError : public Error {
   using Error::Error;
 };
 
+// A caller passed an invalid argument (a sampling parameter out of range, a prompt longer than the
+// context, ...). Python sees ValueError.
+class InvalidArgument : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace fastspec

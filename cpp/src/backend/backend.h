@@ -1,0 +1,63 @@
+// The op interface the transformer is written against. One implementation per device (cpu/ is
+// complete; cuda/ may refuse an op with a clear error). All tensors are row-major float32 in the
+// backend's memory unless a comment says otherwise. Every op reduces in the same order however
+// many rows it is given (batch invariance: a token's result is bit-equal alone or in a batch).
+#pragma once
+#include <cstdint>
+
+#include "fastspec/tensor.h"
+
+namespace fastspec {
+
+// A weight matrix as stored in the model file (any dequantizable type), Linear layout.
+struct Weight {
+  const TensorInfo* info = nullptr;  // the stored tensor (name/type for messages; AWQ parts)
+  DType type = DType::F32;
+  const uint8_t* data = nullptr;     // [rows, row_bytes] stored blocks
+  int64_t rows = 0;                  // output features
+  int64_t cols = 0;                  // input features
+  uint64_t row_bytes = 0;            // bytes per stored row (0 for AWQ_INT4)
+  // AWQ_INT4 only: data = qweight int32 [cols, rows/8]; these are the other packed parts.
+  const uint8_t* awq_qzeros = nullptr;  // int32 [cols/group, rows/8]
+  const uint8_t* awq_scales = nullptr;  // f16 [cols/group, rows]
+  int64_t awq_group = 0;
+};
+
+// Rotary embedding of one layer kind.
+struct RopeParams {
+  int64_t dim = 0;              // rotated dims per head (<= head_dim)
+  bool pairs_adjacent = false;  // (x[2i], x[2i+1]) instead of rotate-half (x[i], x[i + dim/2])
+  const float* inv_freq = nullptr;  // [dim / 2] angle per position for each pair
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // y[T, w.rows] = x[T, w.cols] @ dequant(w)^T
+  virtual void matmul(const Weight& w, const float* x, float* y, int64_t T) = 0;
+  // out[T, w.cols] = dequant(w)[tokens[t], :]
+  virtual void embed(const Weight& w, const int32_t* tokens, int64_t T, float* out) = 0;
+  // out[T, n] = x / sqrt(mean(x^2) + eps) * (plus_one ? 1 + w : w);  w: [n]; out may alias x
+  virtual void rms_norm(const float* x, const float* w, float* out, int64_t T, int64_t n, float eps,
+                        bool plus_one) = 0;
+  // x[T, n_heads, head_dim] rotated in place by angle pos[t] * inv_freq[i] on each pair
+  virtual void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int32_t* pos,
+                    const RopeParams& rp) = 0;
+  // Causal attention of T new queries over a cache holding positions [0, pos[t]] per query:
+  //   out[t, h, :] = sum_j softmax_j(scale * q[t,h,:].k[j,h/g,:] (softcap)) v[j, h/g, :]
+  // q: [T, n_heads, head_dim]; k_cache/v_cache: [n_ctx, n_kv_heads, head_dim] of this layer;
+  // window > 0 limits keys to positions > pos[t] - window. out: [T, n_heads, head_dim].
+  virtual void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int64_t T,
+                         int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale,
+                         int64_t window, float softcap) = 0;
+  // out[n] = silu(gate) * up   (SwiGLU), or gelu_tanh(gate) * up when gelu
+  virtual void glu(const float* gate, const float* up, float* out, int64_t n, bool gelu) = 0;
+  // x[n] += y[n]
+  virtual void add(float* x, const float* y, int64_t n) = 0;
+  // x[n] = cap * tanh(x / cap)
+  virtual void softcap(float* x, int64_t n, float cap) = 0;
+};
+
+}  // namespace fastspec

@@ -1,0 +1,230 @@
+// Weight binding and the forward pass.
+//   llama:  x += Wo attn(rope(Wq n1(x)), rope(Wk n1(x)), Wv n1(x));  x += Wd (silu(Wg n2(x)) * Wu n2(x))
+//   gemma3: x = emb * sqrt(d); x += pn1(Wo attn(..qn(q), kn(k)..)); x += pn2(Wd (gelu(Wg n2(x)) * Wu n2(x)))
+#include "model/transformer.h"
+
+#include <cmath>
+
+#include "backend/cpu/dequant.h"
+#include "fastspec/status.h"
+
+namespace fastspec {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t k = 0; k < s.size(); ++k) r += (k ? ", " : "") + std::to_string(s[k]);
+  return r + "]";
+}
+
+}  // namespace
+
+Weight Transformer::bind_matrix(const std::string& gguf_name, const std::string& hf_name, int64_t rows,
+                                int64_t cols) const {
+  const std::string& name = gguf_names_ ? gguf_name : hf_name;
+  const TensorInfo* t = file_->find(name);
+  if (!t) throw ModelError(file_->path() + ": missing tensor '" + name + "'");
+  if (t->shape.size() != 2 || t->shape[0] != rows || t->shape[1] != cols)
+    throw ModelError(file_->path() + ": tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected [" +
+                     std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  Weight w;
+  w.info = t;
+  w.type = t->type;
+  w.rows = rows;
+  w.cols = cols;
+  if (t->type == DType::AWQ_INT4) {
+    const auto& ts = file_->tensors();
+    w.data = ts.at(t->awq.qweight).data;
+    w.awq_qzeros = ts.at(t->awq.qzeros).data;
+    w.awq_scales = ts.at(t->awq.scales).data;
+    w.awq_group = t->awq.group_size;
+    return w;
+  }
+  const DTypeTraits* tr = dtype_traits(t->type);
+  if (!tr || !tr->dequantizable || tr->block_bytes == 0)
+    throw ModelError(file_->path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
+                     ", which fastspec cannot run");
+  w.data = t->data;
+  w.row_bytes = static_cast<uint64_t>(cols / tr->block_size * tr->block_bytes);
+  return w;
+}
+
+std::vector<float> Transformer::bind_vector(const std::string& gguf_name, const std::string& hf_name, int64_t n,
+                                            bool required) const {
+  const std::string& name = gguf_names_ ? gguf_name : hf_name;
+  const TensorInfo* t = file_->find(name);
+  if (!t) {
+    if (required) throw ModelError(file_->path() + ": missing tensor '" + name + "'");
+    return {};
+  }
+  if (t->n_elements() != n)
+    throw ModelError(file_->path() + ": tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected [" +
+                     std::to_string(n) + "]");
+  std::vector<float> v(static_cast<size_t>(n));
+  file_->dequantize(*t, v.data());
+  return v;
+}
+
+Transformer::Transformer(std::shared_ptr<const ModelFile> file) : file_(std::move(file)), cfg_(file_->config()) {
+  const ModelConfig& c = cfg_;
+  if (c.family != "llama" && c.family != "gemma3")
+    throw ModelError(file_->path() + ": unsupported architecture '" + c.architecture +
+                     "' (supported: llama, mistral, qwen2, gemma3)");
+  if (c.n_layers <= 0 || c.n_embd <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 ||
+      c.n_ff <= 0 || c.vocab_size <= 0 || c.n_heads % c.n_kv_heads != 0 || c.rope_dim > c.head_dim ||
+      c.rope_dim % 2 != 0)
+    throw ModelError(file_->path() + ": inconsistent config (layers " + std::to_string(c.n_layers) + ", embd " +
+                     std::to_string(c.n_embd) + ", heads " + std::to_string(c.n_heads) + "/" +
+                     std::to_string(c.n_kv_heads) + ", head dim " + std::to_string(c.head_dim) + ")");
+  gguf_names_ = file_->format() == "gguf";
+  const bool gemma = c.family == "gemma3";
+  norm_plus_one_ = gemma && !c.norm_weight_plus_one;
+  const int64_t d = c.n_embd, hd = c.head_dim, q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
+
+  tok_embd_ = bind_matrix("token_embd.weight", "model.embed_tokens.weight", c.vocab_size, d);
+  output_norm_ = bind_vector("output_norm.weight", "model.norm.weight", d);
+  output_ = c.tied_embeddings ? tok_embd_ : bind_matrix("output.weight", "lm_head.weight", c.vocab_size, d);
+
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string g = "blk." + std::to_string(l) + ".", h = "model.layers." + std::to_string(l) + ".";
+    LayerWeights L;
+    L.wq = bind_matrix(g + "attn_q.weight", h + "self_attn.q_proj.weight", q_dim, d);
+    L.wk = bind_matrix(g + "attn_k.weight", h + "self_attn.k_proj.weight", kv_dim, d);
+    L.wv = bind_matrix(g + "attn_v.weight", h + "self_attn.v_proj.weight", kv_dim, d);
+    L.wo = bind_matrix(g + "attn_output.weight", h + "self_attn.o_proj.weight", d, q_dim);
+    L.w_gate = bind_matrix(g + "ffn_gate.weight", h + "mlp.gate_proj.weight", c.n_ff, d);
+    L.w_up = bind_matrix(g + "ffn_up.weight", h + "mlp.up_proj.weight", c.n_ff, d);
+    L.w_down = bind_matrix(g + "ffn_down.weight", h + "mlp.down_proj.weight", d, c.n_ff);
+    L.attn_norm = bind_vector(g + "attn_norm.weight", h + "input_layernorm.weight", d);
+    L.bq = bind_vector(g + "attn_q.bias", h + "self_attn.q_proj.bias", q_dim, false);
+    L.bk = bind_vector(g + "attn_k.bias", h + "self_attn.k_proj.bias", kv_dim, false);
+    L.bv = bind_vector(g + "attn_v.bias", h + "self_attn.v_proj.bias", kv_dim, false);
+    if (gemma) {
+      L.ffn_norm = bind_vector(g + "ffn_norm.weight", h + "pre_feedforward_layernorm.weight", d);
+      L.q_norm = bind_vector(g + "attn_q_norm.weight", h + "self_attn.q_norm.weight", hd);
+      L.k_norm = bind_vector(g + "attn_k_norm.weight", h + "self_attn.k_norm.weight", hd);
+      L.post_attn_norm = bind_vector(g + "post_attention_norm.weight", h + "post_attention_layernorm.weight", d);
+      L.post_ffn_norm = bind_vector(g + "post_ffw_norm.weight", h + "post_feedforward_layernorm.weight", d);
+      const int64_t pattern = c.sliding_window_pattern > 0 ? c.sliding_window_pattern : 6;
+      L.sliding = c.sliding_window > 0 && (l + 1) % pattern != 0;
+    } else {
+      L.ffn_norm = bind_vector(g + "ffn_norm.weight", h + "post_attention_layernorm.weight", d);
+    }
+    layers_.push_back(std::move(L));
+  }
+  compute_inv_freq();
+}
+
+void Transformer::compute_inv_freq() {
+  const ModelConfig& c = cfg_;
+  const int64_t half = c.rope_dim / 2;
+  auto base_freqs = [&](double theta) {
+    std::vector<float> f(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i)
+      f[i] = static_cast<float>(1.0 / std::pow(theta, static_cast<double>(2 * i) / static_cast<double>(c.rope_dim)));
+    return f;
+  };
+  inv_freq_global_ = base_freqs(c.rope_theta);
+  inv_freq_local_ = base_freqs(c.rope_local_theta > 0 ? c.rope_local_theta : c.rope_theta);
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.type == "linear") {
+    for (float& f : inv_freq_global_) f = static_cast<float>(f / rs.factor);
+  } else if (rs.type == "llama3") {
+    if (const TensorInfo* ff = gguf_names_ ? file_->find("rope_freqs.weight") : nullptr) {
+      // llama.cpp's converter stored the per-pair divisors.
+      if (ff->n_elements() != half)
+        throw ModelError(file_->path() + ": rope_freqs.weight has " + std::to_string(ff->n_elements()) +
+                         " elements, expected " + std::to_string(half));
+      std::vector<float> div(static_cast<size_t>(half));
+      file_->dequantize(*ff, div.data());
+      for (int64_t i = 0; i < half; ++i) inv_freq_global_[i] /= div[i];
+    } else {
+      // The llama-3 rule: long wavelengths / factor, short ones kept, a smooth ramp between.
+      const double lo_wl = rs.original_context / rs.low_freq_factor;
+      const double hi_wl = rs.original_context / rs.high_freq_factor;
+      for (float& f : inv_freq_global_) {
+        const double wl = 2.0 * M_PI / f;
+        if (wl > lo_wl) {
+          f = static_cast<float>(f / rs.factor);
+        } else if (wl >= hi_wl) {
+          const double s = (rs.original_context / wl - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+          f = static_cast<float>((1.0 - s) * f / rs.factor + s * f);
+        }
+      }
+    }
+  } else if (!rs.type.empty() && rs.type != "default") {
+    throw ModelError(file_->path() + ": rope scaling '" + rs.type + "' is not supported (linear, llama3 are)");
+  }
+}
+
+void Transformer::forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits,
+                          int64_t n_logits) const {
+  const ModelConfig& c = cfg_;
+  const int64_t start = kv.length();
+  if (T < 1 || n_logits < 1 || n_logits > T)
+    throw Error("forward: T=" + std::to_string(T) + " n_logits=" + std::to_string(n_logits));
+  if (start + T > kv.n_ctx())
+    throw InvalidArgument("forward: " + std::to_string(start + T) + " positions exceed the context of " +
+                         std::to_string(kv.n_ctx()));
+  const int64_t d = c.n_embd, hd = c.head_dim, q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
+  const bool gemma = c.family == "gemma3";
+  const float eps = static_cast<float>(c.norm_eps);
+
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(start + t);
+  std::vector<float> x(T * d), h(T * d), q(T * q_dim), k(T * kv_dim), v(T * kv_dim), att(T * q_dim);
+  std::vector<float> gate(T * c.n_ff), up(T * c.n_ff);
+
+  be.embed(tok_embd_, tokens, T, x.data());  // x: [T, d]
+  if (gemma) {
+    const float scale = std::sqrt(static_cast<float>(d));
+    for (float& e : x) e *= scale;
+  }
+  const float attn_scale =
+      1.0f / std::sqrt(static_cast<float>(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : hd));
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = layers_[l];
+    be.rms_norm(x.data(), L.attn_norm.data(), h.data(), T, d, eps, norm_plus_one_);
+    be.matmul(L.wq, h.data(), q.data(), T);  // q: [T, n_heads, hd]
+    be.matmul(L.wk, h.data(), k.data(), T);  // k: [T, n_kv, hd]
+    be.matmul(L.wv, h.data(), v.data(), T);  // v: [T, n_kv, hd]
+    for (int64_t t = 0; t < T && !L.bq.empty(); ++t) {
+      be.add(q.data() + t * q_dim, L.bq.data(), q_dim);
+      be.add(k.data() + t * kv_dim, L.bk.data(), kv_dim);
+      be.add(v.data() + t * kv_dim, L.bv.data(), kv_dim);
+    }
+    if (gemma) {
+      be.rms_norm(q.data(), L.q_norm.data(), q.data(), T * c.n_heads, hd, eps, norm_plus_one_);
+      be.rms_norm(k.data(), L.k_norm.data(), k.data(), T * c.n_kv_heads, hd, eps, norm_plus_one_);
+    }
+    RopeParams rp;
+    rp.dim = c.rope_dim;
+    rp.pairs_adjacent = c.rope_pairs_adjacent;
+    rp.inv_freq = L.sliding ? inv_freq_local_.data() : inv_freq_global_.data();
+    be.rope(q.data(), T, c.n_heads, hd, pos.data(), rp);
+    be.rope(k.data(), T, c.n_kv_heads, hd, pos.data(), rp);
+    std::copy(k.begin(), k.end(), kv.k(l) + start * kv_dim);
+    std::copy(v.begin(), v.end(), kv.v(l) + start * kv_dim);
+    be.attention(q.data(), kv.k(l), kv.v(l), att.data(), T, c.n_heads, c.n_kv_heads, hd, pos.data(), attn_scale,
+                 L.sliding ? c.sliding_window : 0, static_cast<float>(c.attn_logit_softcap));
+    be.matmul(L.wo, att.data(), h.data(), T);  // h: [T, d]
+    if (gemma) be.rms_norm(h.data(), L.post_attn_norm.data(), h.data(), T, d, eps, norm_plus_one_);
+    be.add(x.data(), h.data(), T * d);
+
+    be.rms_norm(x.data(), L.ffn_norm.data(), h.data(), T, d, eps, norm_plus_one_);
+    be.matmul(L.w_gate, h.data(), gate.data(), T);  // gate: [T, ff]
+    be.matmul(L.w_up, h.data(), up.data(), T);      // up: [T, ff]
+    be.glu(gate.data(), up.data(), gate.data(), T * c.n_ff, gemma);
+    be.matmul(L.w_down, gate.data(), h.data(), T);  // h: [T, d]
+    if (gemma) be.rms_norm(h.data(), L.post_ffn_norm.data(), h.data(), T, d, eps, norm_plus_one_);
+    be.add(x.data(), h.data(), T * d);
+  }
+  kv.set_length(start + T);
+  const float* last = x.data() + (T - n_logits) * d;
+  be.rms_norm(last, output_norm_.data(), h.data(), n_logits, d, eps, norm_plus_one_);
+  be.matmul(output_, h.data(), logits, n_logits);  // logits: [n_logits, vocab]
+  if (c.final_logit_softcap > 0)
+    be.softcap(logits, n_logits * c.vocab_size, static_cast<float>(c.final_logit_softcap));
+}
+
+}  // namespace fastspec

@@ -1,0 +1,55 @@
+// The decoder-only transformer (llama family, gemma3), written once against the Backend.
+// forward() is the one code path for prefill, one-token decode and multi-token verify.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "fastspec/model_file.h"
+#include "model/kv_cache.h"
+
+namespace fastspec {
+
+struct LayerWeights {
+  Weight wq, wk, wv, wo;         // [n_heads*hd, d], [n_kv*hd, d], [n_kv*hd, d], [d, n_heads*hd]
+  Weight w_gate, w_up, w_down;   // [ff, d], [ff, d], [d, ff]
+  std::vector<float> attn_norm;  // [d]
+  std::vector<float> ffn_norm;   // [d] (gemma3: pre-feedforward norm)
+  std::vector<float> bq, bk, bv; // [n_heads*hd], [n_kv*hd], [n_kv*hd] or empty
+  std::vector<float> q_norm, k_norm;               // gemma3: [hd]
+  std::vector<float> post_attn_norm, post_ffn_norm;  // gemma3: [d]
+  bool sliding = false;          // gemma3 local-attention layer
+};
+
+class Transformer {
+ public:
+  // Binds every weight of `file` (GGUF or Hugging Face names) and checks shapes; ModelError
+  // naming the file, tensor and sizes on any mismatch or unsupported architecture.
+  explicit Transformer(std::shared_ptr<const ModelFile> file);
+
+  const ModelConfig& config() const { return cfg_; }
+  const ModelFile& file() const { return *file_; }
+  int64_t vocab_size() const { return cfg_.vocab_size; }
+
+  // Runs tokens[T] at positions [kv.length(), kv.length() + T), appends their K/V to the cache
+  // and writes logits[n_logits, vocab] for the last n_logits tokens (1 <= n_logits <= T).
+  void forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits, int64_t n_logits) const;
+
+ private:
+  Weight bind_matrix(const std::string& gguf_name, const std::string& hf_name, int64_t rows, int64_t cols) const;
+  std::vector<float> bind_vector(const std::string& gguf_name, const std::string& hf_name, int64_t n,
+                                 bool required = true) const;
+  void compute_inv_freq();
+
+  std::shared_ptr<const ModelFile> file_;
+  ModelConfig cfg_;
+  bool gguf_names_ = false;
+  Weight tok_embd_, output_;
+  std::vector<float> output_norm_;
+  std::vector<LayerWeights> layers_;
+  std::vector<float> inv_freq_global_, inv_freq_local_;  // [rope_dim / 2]
+  bool norm_plus_one_ = false;   // add 1 to norm weights at run time (gemma3 from HF files)
+};
+
+}  // namespace fastspec

@@ -1,0 +1,124 @@
+#include "spec/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "fastspec/status.h"
+
+namespace fastspec {
+namespace {
+
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+}  // namespace
+
+Rng::Rng(uint64_t seed) {
+  for (uint64_t& s : s_) s = splitmix64(seed);
+}
+
+uint64_t Rng::next() {
+  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+void sampling_options_check(const SamplingOptions& o) {
+  if (!(o.temperature >= 0.0f) || !std::isfinite(o.temperature))
+    throw InvalidArgument("temperature must be >= 0 (got " + std::to_string(o.temperature) + ")");
+  if (!(o.top_p > 0.0f && o.top_p <= 1.0f))
+    throw InvalidArgument("top_p must be in (0, 1] (got " + std::to_string(o.top_p) + ")");
+  if (o.top_k < 0) throw InvalidArgument("top_k must be >= 0 (got " + std::to_string(o.top_k) + ")");
+  if (o.max_tokens < 1) throw InvalidArgument("max_tokens must be >= 1 (got " + std::to_string(o.max_tokens) + ")");
+}
+
+int32_t argmax(const float* logits, int64_t vocab) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < vocab; ++i)
+    if (logits[i] > logits[best]) best = i;
+  return static_cast<int32_t>(best);
+}
+
+SparseDist processed_distribution(const float* logits, int64_t vocab, const SamplingOptions& o) {
+  SparseDist d;
+  if (o.temperature == 0.0f) {
+    d.probs.emplace_back(argmax(logits, vocab), 1.0f);
+    return d;
+  }
+  const double inv_t = 1.0 / static_cast<double>(o.temperature);
+  double mx = -INFINITY;
+  for (int64_t i = 0; i < vocab; ++i) mx = std::max(mx, static_cast<double>(logits[i]) * inv_t);
+  std::vector<double> p(static_cast<size_t>(vocab));
+  double sum = 0;
+  for (int64_t i = 0; i < vocab; ++i) sum += (p[i] = std::exp(static_cast<double>(logits[i]) * inv_t - mx));
+  std::vector<int32_t> keep;
+  const bool filter = (o.top_k > 0 && o.top_k < vocab) || o.top_p < 1.0f;
+  if (!filter) {
+    keep.resize(static_cast<size_t>(vocab));
+    for (int64_t i = 0; i < vocab; ++i) keep[i] = static_cast<int32_t>(i);
+  } else {
+    std::vector<int32_t> order(static_cast<size_t>(vocab));
+    for (int64_t i = 0; i < vocab; ++i) order[i] = static_cast<int32_t>(i);
+    auto before = [&](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); };
+    int64_t n = vocab;
+    if (o.top_k > 0 && o.top_k < vocab) {
+      n = o.top_k;
+      std::partial_sort(order.begin(), order.begin() + n, order.end(), before);
+    } else {
+      std::sort(order.begin(), order.end(), before);
+    }
+    if (o.top_p < 1.0f) {
+      double mass = 0;
+      for (int64_t i = 0; i < n; ++i) mass += p[order[i]];
+      const double target = static_cast<double>(o.top_p) * mass;
+      double cum = 0;
+      int64_t m = 0;
+      while (m < n) {
+        cum += p[order[m++]];
+        if (cum >= target) break;
+      }
+      n = m;
+    }
+    keep.assign(order.begin(), order.begin() + n);
+    std::sort(keep.begin(), keep.end());
+  }
+  double kept = 0;
+  for (int32_t i : keep) kept += p[i];
+  d.probs.reserve(keep.size());
+  for (int32_t i : keep) d.probs.emplace_back(i, static_cast<float>(p[i] / kept));
+  (void)sum;
+  return d;
+}
+
+int32_t sample_from(const SparseDist& d, double u) {
+  double total = 0;
+  for (const auto& e : d.probs) total += e.second;
+  const double target = u * total;
+  double cum = 0;
+  for (const auto& e : d.probs) {
+    cum += e.second;
+    if (target < cum) return e.first;
+  }
+  return d.probs.back().first;  // u * total rounded up to the total
+}
+
+int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& o, Rng& rng) {
+  if (o.temperature == 0.0f) return argmax(logits, vocab);
+  return sample_from(processed_distribution(logits, vocab, o), rng.uniform());
+}
+
+}  // namespace fastspec

@@ -1,0 +1,65 @@
+// Bindings of Engine / Session / options. The GIL is released around every compute call, so
+// two Python threads with their own engines run concurrently.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "fastspec/engine.h"
+
+namespace py = pybind11;
+
+namespace fastspec::py_bind {
+
+void bind_engine(py::module_& m) {
+  py::class_<EngineOptions>(m, "EngineOptions")
+      .def(py::init<>())
+      .def_readwrite("threads", &EngineOptions::threads, "worker threads; 0 = physical cores")
+      .def_readwrite("context", &EngineOptions::context, "KV positions per session");
+
+  py::class_<SamplingOptions>(m, "SamplingOptions")
+      .def(py::init<>())
+      .def_readwrite("temperature", &SamplingOptions::temperature)
+      .def_readwrite("top_k", &SamplingOptions::top_k)
+      .def_readwrite("top_p", &SamplingOptions::top_p)
+      .def_readwrite("seed", &SamplingOptions::seed)
+      .def_readwrite("max_tokens", &SamplingOptions::max_tokens);
+
+  py::class_<Session>(m, "Session")
+      .def("step", &Session::step, py::call_guard<py::gil_scoped_release>(),
+           "One round; returns the committed token ids (empty once finished).")
+      .def_property_readonly("finished", &Session::finished)
+      .def_property_readonly("finish_reason", &Session::finish_reason)
+      .def_property_readonly("stats", [](const Session& s) {
+        const SessionStats& st = s.stats();
+        py::dict d;
+        d["prompt_tokens"] = st.prompt_tokens;
+        d["tokens"] = st.tokens;
+        d["target_passes"] = st.target_passes;
+        d["prefill_s"] = st.prefill_s;
+        d["decode_s"] = st.decode_s;
+        d["sample_s"] = st.sample_s;
+        return d;
+      });
+
+  py::class_<Engine>(m, "Engine")
+      .def(py::init<const std::string&, const EngineOptions&>(), py::arg("path"), py::arg("options"),
+           py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("config", &Engine::config, py::return_value_policy::reference_internal)
+      .def_property_readonly("threads", &Engine::threads)
+      .def_property_readonly("context", [](const Engine& e) { return e.options().context; })
+      .def("logits", [](Engine& e, const std::vector<int32_t>& ids) {
+        std::vector<float> out;
+        {
+          py::gil_scoped_release nogil;
+          out = e.logits(ids);
+        }
+        const auto vocab = static_cast<py::ssize_t>(e.config().vocab_size);
+        py::array_t<float> a({static_cast<py::ssize_t>(ids.size()), vocab});
+        std::copy(out.begin(), out.end(), a.mutable_data());
+        return a;
+      }, py::arg("ids"), "float32 [len(ids), vocab] from an empty context")
+      .def("start", &Engine::start, py::arg("prompt"), py::arg("sampling"), py::arg("stop_ids"),
+           py::call_guard<py::gil_scoped_release>());
+}
+
+}  // namespace fastspec::py_bind
