@@ -1,5 +1,6 @@
 """The `fastspec` command line.
 
+    fastspec run [--model NAME_OR_PATH] "prompt"         stream a reply (chat template when the model has one)
     fastspec info PATH_OR_NAME [--tensors] [--metadata]   summary of a model file
     fastspec models [--fetch NAME]                        known models and the cache
 """
@@ -71,9 +72,48 @@ def _cmd_models(args) -> int:
     return 0
 
 
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def _cmd_run(args) -> int:
+    from .engine import Engine
+
+    eng = Engine(args.model, threads=args.threads, context=args.context)
+    kw = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+              seed=args.seed, stop=args.stop or None)
+    if args.raw or not eng.tokenizer.chat_template:
+        pieces = eng.stream(args.prompt, **kw)
+    else:
+        pieces = eng.chat([{"role": "user", "content": args.prompt}], stream=True, **kw)
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if args.stats:
+        st = eng.last_stats
+        print(f"[{st['tokens']} tokens, {st['tokens_per_s']:.1f} tok/s decode, "
+              f"{st['prefill_tokens_per_s']:.1f} tok/s prefill ({st['prompt_tokens']} prompt tokens), "
+              f"{st['target_passes']} target passes]", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastspec", description="fastspec: speculative-decoding inference engine")
     sub = p.add_subparsers(dest="command", required=True)
+    pr = sub.add_parser("run", help="generate text (streams to stdout)")
+    pr.add_argument("prompt")
+    pr.add_argument("--model", "-m", default=DEFAULT_MODEL, help=f"path or known name (default {DEFAULT_MODEL})")
+    pr.add_argument("--max-tokens", "-n", type=int, default=256)
+    pr.add_argument("--temperature", "-t", type=float, default=0.0, help="0 = greedy (default)")
+    pr.add_argument("--top-k", type=int, default=0)
+    pr.add_argument("--top-p", type=float, default=1.0)
+    pr.add_argument("--seed", type=int, default=None)
+    pr.add_argument("--stop", action="append", help="stop string (repeatable)")
+    pr.add_argument("--threads", type=int, default=None, help="default: physical cores")
+    pr.add_argument("--context", type=int, default=4096)
+    pr.add_argument("--raw", action="store_true", help="do not apply the chat template")
+    pr.add_argument("--stats", action="store_true", help="print speed and counts to stderr")
+    pr.set_defaults(func=_cmd_run)
     pi = sub.add_parser("info", help="summarize a model file (GGUF or safetensors)")
     pi.add_argument("model", help="path, or a known model name (see `fastspec models`)")
     pi.add_argument("--tensors", action="store_true", help="list every tensor")

@@ -1,0 +1,185 @@
+"""fastspec.Engine: text in, text out, over the C++ core.
+
+    eng = fastspec.Engine("smollm2-135m-instruct")
+    for piece in eng.stream("Hello", max_tokens=32):
+        print(piece, end="", flush=True)
+    print(eng.last_stats)
+
+Python only tokenizes, detokenizes and matches stop strings; every tensor op runs in C++ with
+the GIL released.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core, models
+from .tokenizer import Tokenizer
+
+Prompt = Union[str, Sequence[int]]
+
+
+@dataclass
+class Generation:
+    """The result of Engine.generate: the text, the generated ids and the run's statistics."""
+
+    text: str
+    tokens: List[int]
+    stats: Dict[str, float] = field(default_factory=dict)
+    finish_reason: str = ""
+
+
+def _check_sampling(max_tokens, temperature, top_k, top_p) -> None:
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ValueError(f"max_tokens must be an integer >= 1 (got {max_tokens!r})")
+    if not (temperature >= 0) or temperature != temperature or temperature == float("inf"):
+        raise ValueError(f"temperature must be >= 0 (got {temperature!r})")
+    if not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be an integer >= 0 (got {top_k!r})")
+    if not (0 < top_p <= 1):
+        raise ValueError(f"top_p must be in (0, 1] (got {top_p!r})")
+
+
+class _StopMatcher:
+    """Holds back text that may be the start of a stop string; reports the cut when one appears."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = [s for s in stops if s]
+        self.pending = ""
+
+    def feed(self, piece: str):
+        """Returns (text safe to emit, stopped)."""
+        self.pending += piece
+        if not self.stops:
+            out, self.pending = self.pending, ""
+            return out, False
+        cut = min((i for i in (self.pending.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            out, self.pending = self.pending[:cut], ""
+            return out, True
+        hold = 0
+        for s in self.stops:
+            for n in range(min(len(s) - 1, len(self.pending)), 0, -1):
+                if self.pending.endswith(s[:n]):
+                    hold = max(hold, n)
+                    break
+        out = self.pending[: len(self.pending) - hold]
+        self.pending = self.pending[len(self.pending) - hold:]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class Engine:
+    """A loaded model. `target` is a path (GGUF, safetensors checkpoint) or a known model name."""
+
+    def __init__(self, target: Union[str, "os.PathLike[str]"], *, threads: Optional[int] = None,
+                 context: int = 4096):
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be an integer >= 1 or None (got {threads!r})")
+        if not isinstance(context, int) or context < 2:
+            raise ValueError(f"context must be an integer >= 2 (got {context!r})")
+        self.path = models.path(target)
+        opts = _core.EngineOptions()
+        opts.threads = threads or 0
+        opts.context = context
+        self._core = _core.Engine(self.path, opts)
+        self.tokenizer = Tokenizer.from_model(self.path)
+        self.last_stats: Optional[Dict[str, float]] = None
+
+    @property
+    def config(self):
+        return self._core.config
+
+    @property
+    def context(self) -> int:
+        return self._core.context
+
+    # ---- text <-> ids ----------------------------------------------------------------------------
+    def tokenize(self, text: str, *, add_special: bool = True) -> List[int]:
+        return self.tokenizer.encode(text, add_special=add_special)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids))
+
+    def logits(self, ids: Sequence[int]) -> np.ndarray:
+        """float32 [len(ids), vocab]: the model's logits for `ids` from a fresh context."""
+        ids = [int(i) for i in ids]
+        if len(ids) > self.context:
+            raise ValueError(f"{len(ids)} tokens exceed the context of {self.context}")
+        return self._core.logits(ids)
+
+    # ---- generation ------------------------------------------------------------------------------
+    def stream(self, prompt: Prompt, *, max_tokens: int = 256, temperature: float = 0.0, top_k: int = 0,
+               top_p: float = 1.0, seed: Optional[int] = None, stop: Optional[Sequence[str]] = None,
+               _result: Optional[Generation] = None) -> Iterator[str]:
+        """Yields text pieces as tokens are decoded. Breaking out of the loop cancels the run."""
+        _check_sampling(max_tokens, temperature, top_k, top_p)
+        ids = self.tokenize(prompt) if isinstance(prompt, str) else [int(i) for i in prompt]
+        if len(ids) >= self.context:
+            raise ValueError(f"the prompt has {len(ids)} tokens but the context is {self.context} "
+                             f"(prompt + at least one generated token must fit)")
+        if isinstance(stop, str):
+            stop = [stop]
+        sampling = _core.SamplingOptions()
+        sampling.temperature, sampling.top_k, sampling.top_p = float(temperature), int(top_k), float(top_p)
+        sampling.max_tokens = int(max_tokens)
+        sampling.seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed) & (2**64 - 1)
+        session = self._core.start(ids, sampling, sorted(self.tokenizer.eos_ids))
+        decoder = self.tokenizer.decoder(ids)
+        matcher = _StopMatcher(stop or [])
+        generated: List[int] = []
+        text_parts: List[str] = []
+        finish = ""
+        t0 = time.perf_counter()
+        try:
+            while not session.finished:
+                for tok in session.step():
+                    generated.append(tok)
+                    if tok in self.tokenizer.eos_ids:
+                        continue
+                    out, stopped = matcher.feed(decoder.push(tok))
+                    if out:
+                        text_parts.append(out)
+                        yield out
+                    if stopped:
+                        finish = "stop"
+                        break
+                if finish:
+                    break
+            if not finish:
+                finish = session.finish_reason
+                tail, stopped = matcher.feed(decoder.flush())
+                tail += "" if stopped else matcher.flush()
+                if tail:
+                    text_parts.append(tail)
+                    yield tail
+        finally:
+            stats = dict(session.stats)
+            stats["wall_s"] = time.perf_counter() - t0
+            n = stats["tokens"]
+            stats["tokens_per_s"] = (n - 1) / stats["decode_s"] if n > 1 and stats["decode_s"] > 0 else 0.0
+            stats["prefill_tokens_per_s"] = stats["prompt_tokens"] / stats["prefill_s"] if stats["prefill_s"] > 0 else 0.0
+            self.last_stats = stats
+            if _result is not None:
+                _result.text, _result.tokens, _result.stats = "".join(text_parts), generated, stats
+                _result.finish_reason = finish or "cancelled"
+
+    def generate(self, prompt: Prompt, **kwargs) -> Generation:
+        """Runs to completion; returns Generation(text, tokens, stats, finish_reason)."""
+        result = Generation("", [])
+        for _ in self.stream(prompt, _result=result, **kwargs):
+            pass
+        return result
+
+    def chat(self, messages: List[Dict[str, str]], *, stream: bool = False, **kwargs):
+        """Renders the model's chat template (add_generation_prompt) and generates the reply."""
+        prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        ids = self.tokenize(prompt, add_special=False)
+        return self.stream(ids, **kwargs) if stream else self.generate(ids, **kwargs)
