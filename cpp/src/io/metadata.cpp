@@ -52,8 +52,7 @@ int64_t MetaValue::as_int() const {
 }
 
 const MetaValue* MetaValue::get(const std::string& key) const {
-  if (kind != Kind::Object)
-    throw ModelError(std::string("expected an object (looking up \"") + key + "\"), got " + kind_name(kind));
+  if (kind != Kind::Object) return nullptr;  // as declared: "Object member or nullptr"
   for (const auto& kv : object)
     if (kv.first == key) return &kv.second;
   return nullptr;
