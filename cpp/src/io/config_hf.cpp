@@ -129,7 +129,7 @@ Defaults defaults_for(const std::string& model_type) {
 // rope_scaling (transformers 4) or one rope_parameters entry (transformers 5).
 void read_rope(const Fields& f, ModelConfig& cfg, bool local) {
   if (!f.present()) return;
-  double theta;
+  double theta = 0.0;
   if (f.float_field("rope_theta", theta)) (local ? cfg.rope_local_theta : cfg.rope_theta) = theta;
   if (local) return;  // sliding layers' scaling is not modelled (gemma3 keeps them default)
   RopeScaling& rs = cfg.rope_scaling;

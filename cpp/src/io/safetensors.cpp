@@ -114,8 +114,8 @@ Entry parse_entry(const std::string& file, const std::string& name, const MetaVa
   return e;
 }
 
-// Maps one .safetensors file and validates its header. Appends its tensors to `out` (sorted by
-// offset) and its __metadata__ entries to `st_meta`.
+// Maps one .safetensors file (kept alive in mf.maps_) and validates its header. Returns its
+// tensors sorted by offset; appends its __metadata__ entries (first one wins) to `st_meta`.
 std::vector<TensorInfo> read_file(ModelFile& mf, const std::string& file, MetaMap& st_meta) {
   std::shared_ptr<MappedFile> map = MappedFile::open(file);
   const uint64_t size = map->size();
@@ -186,7 +186,7 @@ MetaValue read_json_file(const std::string& file) {
 // A directory -> the checkpoint file inside it (index preferred, then model.safetensors, then a
 // lone *.safetensors.index.json or *.safetensors).
 std::string resolve_directory(const std::string& dir) {
-  fs::path d(dir);
+  fs::path d(dir.empty() ? "." : dir);
   for (const char* name : {"model.safetensors.index.json", "model.safetensors"})
     if (fs::is_regular_file(d / name)) return (d / name).string();
   std::vector<std::string> indexes, files;
@@ -200,7 +200,8 @@ std::string resolve_directory(const std::string& dir) {
   if (indexes.size() == 1) return indexes[0];
   if (indexes.empty() && files.size() == 1) return files[0];
   if (indexes.empty() && files.empty())
-    throw IoError(dir + ": no model.safetensors or model.safetensors.index.json in directory");
+    throw IoError(dir + ": no such file: model.safetensors or model.safetensors.index.json "
+                        "(the directory holds no safetensors checkpoint)");
   throw FormatError(dir + ": directory holds " + std::to_string(files.size()) +
                     " .safetensors files and " + std::to_string(indexes.size()) +
                     " index files but no model.safetensors(.index.json); pass one file");
@@ -305,7 +306,11 @@ void add_awq_tensors(ModelFile& mf, const AwqConfig& c,
 void safetensors_load(ModelFile& mf, const std::string& path) {
   if (mf.path_.empty()) mf.path_ = path;
   mf.format_ = "safetensors";
-  std::string file = fs::is_directory(path) ? resolve_directory(path) : path;
+  // A directory, or its config.json, names the checkpoint inside it.
+  const bool is_config = fs::path(path).filename() == "config.json";
+  std::string file = fs::is_directory(path) ? resolve_directory(path)
+                     : is_config            ? resolve_directory(fs::path(path).parent_path().string())
+                                            : path;
   const fs::path dir = fs::path(file).parent_path();
 
   // The files to read, in order; for an index, the tensors each must hold.
@@ -351,6 +356,8 @@ void safetensors_load(ModelFile& mf, const std::string& path) {
     std::vector<TensorInfo> tensors = read_file(mf, shard, st_meta);
     std::unordered_set<std::string> names;
     for (TensorInfo& t : tensors) {
+      if (auto prev = file_of.find(t.name); prev != file_of.end())
+        throw FormatError(shard + ": tensor '" + t.name + "' is also in " + prev->second);
       names.insert(t.name);
       file_of.emplace(t.name, shard);
       mf.add_tensor(std::move(t));
