@@ -13,6 +13,14 @@ namespace py = pybind11;
 namespace fastspec::py_bind {
 namespace {
 
+// A UTF-8 str, or the exact bytes when the file's string is not valid UTF-8.
+py::object str_to_py(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "strict");
+  if (o) return py::reinterpret_steal<py::object>(o);
+  PyErr_Clear();
+  return py::bytes(s);
+}
+
 py::object meta_to_py(const MetaValue& v) {
   using K = MetaValue::Kind;
   switch (v.kind) {
@@ -21,15 +29,20 @@ py::object meta_to_py(const MetaValue& v) {
     case K::Int: return py::int_(v.i);
     case K::UInt: return py::int_(v.u);
     case K::Float: return py::float_(v.f);
-    case K::String: {
-      PyObject* s = PyUnicode_DecodeUTF8(v.s.data(), static_cast<Py_ssize_t>(v.s.size()), "strict");
-      if (s) return py::reinterpret_steal<py::object>(s);
-      PyErr_Clear();  // not UTF-8: hand back the exact bytes
-      return py::bytes(v.s);
-    }
+    case K::String: return str_to_py(v.s);
     case K::Array: {
-      py::list l(v.array.size());
-      for (size_t k = 0; k < v.array.size(); ++k) l[k] = meta_to_py(v.array[k]);
+      if (!v.strings.empty()) {
+        py::list l(v.strings.size());
+        for (size_t k = 0; k < v.strings.size(); ++k) l[k] = str_to_py(v.strings[k]);
+        return std::move(l);
+      }
+      const size_t n = v.array_size();
+      py::list l(n);
+      if (v.packed.empty()) {
+        for (size_t k = 0; k < n; ++k) l[k] = meta_to_py(v.array[k]);
+      } else {
+        for (size_t k = 0; k < n; ++k) l[k] = meta_to_py(v.array_at(k));
+      }
       return std::move(l);
     }
     case K::Object: {

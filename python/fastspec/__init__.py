@@ -9,6 +9,7 @@ if _os.environ.get("FASTSPEC_CORE_DIR"):
 from . import _core  # noqa: E402
 from ._core import FormatError, ModelError  # noqa: E402
 from .inspect import inspect, ModelInfo  # noqa: E402
+from . import models  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -18,4 +19,4 @@ def cuda_available() -> bool:
     return _core.cuda_device_count() > 0
 
 
-__all__ = ["inspect", "ModelInfo", "FormatError", "ModelError", "cuda_available", "__version__"]
+__all__ = ["inspect", "ModelInfo", "models", "FormatError", "ModelError", "cuda_available", "__version__"]

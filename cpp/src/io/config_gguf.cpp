@@ -73,7 +73,7 @@ ModelConfig config_from_gguf(const ModelFile& mf) {
   c.vocab_size = k.i("vocab_size", 0);
   if (c.vocab_size == 0) {
     if (const MetaValue* toks = meta_find(mf.metadata(), "tokenizer.ggml.tokens"))
-      c.vocab_size = static_cast<int64_t>(toks->array.size());
+      c.vocab_size = static_cast<int64_t>(toks->array_size());
     else if (const TensorInfo* emb = mf.find("token_embd.weight"))
       c.vocab_size = emb->shape.front();
   }

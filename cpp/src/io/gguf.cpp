@@ -12,6 +12,7 @@
 
 #include "fastspec/status.h"
 #include "io/mmap.h"
+#include "io/utf8.h"
 
 namespace fastspec {
 namespace {
@@ -19,6 +20,7 @@ namespace {
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
 constexpr int kMaxDims = 4;              // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 16;
+constexpr uint64_t kMaxNestedArrays = 1 << 20;  // elements of one array-of-arrays
 
 enum GgufType : uint32_t {
   kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
@@ -37,6 +39,8 @@ class Reader {
   Reader(const std::string& path, const uint8_t* p, uint64_t n) : path_(path), p_(p), n_(n) {}
 
   uint64_t pos() const { return pos_; }
+  const uint8_t* here() const { return p_ + pos_; }
+  void skip(uint64_t bytes) { need(bytes, "skip"); pos_ += bytes; }
   uint64_t remaining() const { return n_ - pos_; }
 
   [[noreturn]] void fail(const std::string& what) const {
@@ -109,8 +113,22 @@ MetaValue read_value(Reader& r, uint32_t type, const std::string& key, int depth
                " elements cannot fit in the remaining " + std::to_string(r.remaining()) + " bytes");
       v.kind = MetaValue::Kind::Array;
       v.gguf_type = static_cast<int32_t>(et);
-      v.array.reserve(n);
-      for (uint64_t k = 0; k < n; ++k) v.array.push_back(read_value(r, et, key, depth + 1));
+      if (et == kString) {
+        v.strings.reserve(n);
+        for (uint64_t k = 0; k < n; ++k) v.strings.push_back(r.read_string(("metadata '" + key + "'").c_str()));
+      } else if (et == kArray) {
+        if (n > kMaxNestedArrays) r.fail("metadata '" + key + "': too many nested arrays");
+        v.array.reserve(n);
+        for (uint64_t k = 0; k < n; ++k) v.array.push_back(read_value(r, et, key, depth + 1));
+      } else {
+        const uint64_t bytes = n * min_value_size(et);  // cannot overflow: n <= remaining / size
+        r.need(bytes, "metadata array");
+        v.packed.assign(reinterpret_cast<const char*>(r.here()), bytes);
+        r.skip(bytes);
+        if (et == kBool)
+          for (char c : v.packed)
+            if (static_cast<uint8_t>(c) > 1) r.fail("metadata '" + key + "': bool value is not 0 or 1");
+      }
       break;
     }
     default:
@@ -150,6 +168,7 @@ void gguf_load(ModelFile& mf, const std::string& path) {
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key = r.read_string("metadata key");
     uint32_t type = r.read<uint32_t>("metadata type");
+    if (!utf8_valid(key)) r.fail("metadata key is not valid UTF-8");
     if (!keys.insert(key).second) r.fail("duplicate metadata key '" + key + "'");
     mf.metadata_.emplace_back(key, read_value(r, type, key, 0));
   }
@@ -174,6 +193,7 @@ void gguf_load(ModelFile& mf, const std::string& path) {
     Pending p;
     p.t.name = r.read_string("tensor name");
     const std::string& nm = p.t.name;
+    if (!utf8_valid(nm)) r.fail("tensor name is not valid UTF-8");
     uint32_t n_dims = r.read<uint32_t>("tensor n_dims");
     if (n_dims == 0 || n_dims > kMaxDims)
       r.fail("tensor '" + nm + "': " + std::to_string(n_dims) + " dims (1.." + std::to_string(kMaxDims) + " allowed)");

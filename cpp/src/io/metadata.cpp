@@ -2,6 +2,7 @@
 #include "fastspec/metadata.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "fastspec/status.h"
@@ -56,6 +57,52 @@ const MetaValue* MetaValue::get(const std::string& key) const {
   for (const auto& kv : object)
     if (kv.first == key) return &kv.second;
   return nullptr;
+}
+
+namespace {
+// Bytes per element of the GGUF scalar types (0: not a fixed-size scalar).
+size_t scalar_size(int32_t t) {
+  static const size_t sz[13] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+  return (t >= 0 && t < 13) ? sz[t] : 0;
+}
+}  // namespace
+
+size_t MetaValue::array_size() const {
+  if (kind != Kind::Array) return 0;
+  if (!packed.empty()) return packed.size() / scalar_size(gguf_type);
+  if (!strings.empty()) return strings.size();
+  return array.size();
+}
+
+MetaValue MetaValue::array_at(size_t k) const {
+  if (k >= array_size()) throw ModelError("metadata array index out of range");
+  if (!strings.empty()) {
+    MetaValue v;
+    v.kind = Kind::String;
+    v.gguf_type = 8;
+    v.s = strings[k];
+    return v;
+  }
+  if (packed.empty()) return array[k];
+  MetaValue v;
+  v.gguf_type = gguf_type;
+  const char* p = packed.data() + k * scalar_size(gguf_type);
+  auto load = [p](auto x) { std::memcpy(&x, p, sizeof(x)); return x; };
+  switch (gguf_type) {
+    case 0: v.kind = Kind::UInt; v.u = load(uint8_t{}); break;
+    case 1: v.kind = Kind::Int; v.i = load(int8_t{}); break;
+    case 2: v.kind = Kind::UInt; v.u = load(uint16_t{}); break;
+    case 3: v.kind = Kind::Int; v.i = load(int16_t{}); break;
+    case 4: v.kind = Kind::UInt; v.u = load(uint32_t{}); break;
+    case 5: v.kind = Kind::Int; v.i = load(int32_t{}); break;
+    case 6: v.kind = Kind::Float; v.f = load(float{}); break;
+    case 7: v.kind = Kind::Bool; v.b = load(uint8_t{}) != 0; break;
+    case 10: v.kind = Kind::UInt; v.u = load(uint64_t{}); break;
+    case 11: v.kind = Kind::Int; v.i = load(int64_t{}); break;
+    case 12: v.kind = Kind::Float; v.f = load(double{}); break;
+    default: throw ModelError("metadata array has an unknown element type");
+  }
+  return v;
 }
 
 const MetaValue* meta_find(const MetaMap& m, const std::string& key) {
