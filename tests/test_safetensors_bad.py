@@ -36,6 +36,8 @@ def _bad_files():
     yield "missing_dtype", st_bytes({"w": {"shape": [8], "data_offsets": [0, 32]}}), r"tensor 'w': missing dtype"
     yield "dtype_not_string", st_bytes({"w": entry(dtype=4)}), r"tensor 'w': dtype must be a string"
     yield "unknown_dtype", st_bytes({"w": entry(dtype="F8_E4M3")}), r"tensor 'w': unknown dtype 'F8_E4M3'"
+    yield "long_unknown_dtype", st_bytes({"w": entry(dtype="é" * 1000)}), \
+        r"tensor 'w': unknown dtype '" + "é" * 32 + r"\.\.\.'$"
     yield "missing_shape", st_bytes({"w": {"dtype": "F32", "data_offsets": [0, 32]}}), r"tensor 'w': missing shape"
     yield "shape_not_array", st_bytes({"w": {**entry(), "shape": 8}}), r"tensor 'w': shape must be an array"
     yield "negative_dim", st_bytes({"w": entry(shape=(-8,))}), r"tensor 'w': shape must be an array of non-negative"
@@ -71,6 +73,7 @@ def _bad_json():
     yield "trailing_comma", b'{"a": 1,}', r"at byte 8: expected a string key in object, got '}'"
     yield "single_quotes", b"{'a': 1}", r"at byte 1: expected a string key in object, got '''"
     yield "bad_escape", b'{"a\\x": 1}', r"at byte 4: invalid escape '\\x' in string"
+    yield "bad_escape_binary", b'{"a\\\xc0": 1}', r"at byte 4: invalid escape: backslash followed by byte 0xc0 in string"
     yield "lone_high_surrogate", b'{"\\ud800": 1}', r"at byte 2: high surrogate not followed by a \\u low surrogate"
     yield "lone_low_surrogate", b'{"\\udc00": 1}', r"at byte 2: lone low surrogate in \\u escape"
     yield "bad_hex", b'{"\\u12G4": 1}', r"at byte 4: invalid hex digit 'G' in \\u escape"
@@ -87,6 +90,8 @@ def _bad_json():
     yield "missing_colon", b'{"a" 1}', r"at byte 5: expected ':' after object key"
     yield "missing_comma", b'[1 2]', r"at byte 3: expected ',' or '\]' in array, got '2'"
     yield "duplicate_key", b'{"w": 1, "w": 2}', r"at byte 0: duplicate key \"w\" in object"
+    yield "duplicate_long_key", b'[{"' + b"k" * 500 + b'": 1, "' + b"k" * 500 + b'": 2}]', \
+        r"at byte 1: duplicate key \"" + "k" * 64 + r"\.\.\.\" in object"
     yield "too_deep", b"[" * 300 + b"]" * 300, r"at byte 256: nesting deeper than 256"
     yield "deep_unclosed", b"[" * 100000, r"at byte 256: nesting deeper than 256"
     yield "empty_header", b"", r"at byte 0: unexpected end of input, expected a value"

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "fastspec/status.h"
+#include "io/json.h"
 
 namespace fastspec {
 namespace {
@@ -103,7 +104,7 @@ class Fields {
     std::string shown;
     if (got.kind == MetaValue::Kind::Int) shown = " " + std::to_string(got.i);
     else if (got.kind == MetaValue::Kind::Float) shown = " " + std::to_string(got.f);
-    else if (got.kind == MetaValue::Kind::String) shown = " \"" + got.s.substr(0, 64) + "\"";
+    else if (got.kind == MetaValue::Kind::String) shown = " \"" + json_snippet(got.s) + "\"";
     fail(key, std::string("must be ") + want + ", got " + kind_name(got) + shown);
   }
 };

@@ -142,7 +142,7 @@ class Parser {
     std::sort(keys.begin(), keys.end());
     auto dup = std::adjacent_find(keys.begin(), keys.end());
     if (dup != keys.end())
-      fail_at(start, "duplicate key \"" + std::string(*dup) + "\" in object");
+      fail_at(start, "duplicate key \"" + json_snippet(std::string(*dup)) + "\" in object");
   }
 
   int hex4() {
@@ -252,7 +252,9 @@ class Parser {
         }
         default:
           --pos_;
-          fail("invalid escape '\\" + std::string(1, e) + "' in string");
+          if (static_cast<unsigned char>(e) >= 0x20 && static_cast<unsigned char>(e) < 0x7f)
+            fail("invalid escape '\\" + std::string(1, e) + "' in string");
+          fail("invalid escape: backslash followed by " + describe(e) + " in string");
       }
     }
   }
@@ -347,6 +349,13 @@ class Parser {
 };
 
 }  // namespace
+
+std::string json_snippet(const std::string& s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not mid-character
+  return s.substr(0, cut) + "...";
+}
 
 MetaValue json_parse(const char* data, size_t n, const std::string& what) {
   Parser parser(data, n, what);

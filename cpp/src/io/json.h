@@ -21,4 +21,8 @@ constexpr uint64_t json_values_max = 1u << 21;
 // surrogate pairs decoded). Duplicate object keys are rejected. gguf_type stays -1.
 MetaValue json_parse(const char* data, size_t n, const std::string& what);
 
+// s cut to at most max_bytes on a UTF-8 character boundary ("..." appended when cut), for
+// quoting file-supplied strings in error messages.
+std::string json_snippet(const std::string& s, size_t max_bytes = 64);
+
 }  // namespace fastspec

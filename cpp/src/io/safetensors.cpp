@@ -64,7 +64,7 @@ Entry parse_entry(const std::string& file, const std::string& name, const MetaVa
   const MetaValue* dt = v.get("dtype");
   if (!dt) fail("missing dtype");
   if (dt->kind != MetaValue::Kind::String) fail("dtype must be a string");
-  if (!dtype_from_name(dt->s, e.info.type)) fail("unknown dtype '" + dt->s + "'");
+  if (!dtype_from_name(dt->s, e.info.type)) fail("unknown dtype '" + json_snippet(dt->s) + "'");
   const int64_t elem_bytes = dtype_traits(e.info.type)->block_bytes;
 
   const MetaValue* sh = v.get("shape");
