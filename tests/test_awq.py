@@ -1,0 +1,174 @@
+"""AutoAWQ GEMM checkpoints: a virtual AWQ_INT4 "<prefix>.weight" [out, in] per qweight, dequantized
+exactly like an independent numpy unpacker written here from AutoAWQ's layout.
+
+AutoAWQ (awq/modules/linear/gemm.py, WQLinear_GEMM.from_linear) packs the int matrix
+intweight [in, out] as: for col in range(out // 8): for i in range(8):
+    qweight[:, col] |= intweight[:, col * 8 + AWQ_ORDER[i]] << (i * 4),   AWQ_ORDER = [0,2,4,6,1,3,5,7]
+zeros [in/group, out] are packed the same way into qzeros, scales [in/group, out] are fp16, and
+awq/utils/packing_utils.py dequantizes with unpack (shifts 0, 4, ..., 28) then reverse_awq_order
+(AWQ_REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7]) and W^T = (iweight - izeros) * scales.
+"""
+import json
+import re
+
+import numpy as np
+import pytest
+
+import fastspec
+
+safetensors_numpy = pytest.importorskip("safetensors.numpy")
+
+AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]
+AWQ_REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7]
+
+
+def awq_pack(intweight):
+    """[rows, out] uint values 0..15 -> int32 [rows, out/8] (AutoAWQ GEMM order)."""
+    rows, out = intweight.shape
+    packed = np.zeros((rows, out // 8), dtype=np.uint32)
+    for col in range(out // 8):
+        for i in range(8):
+            packed[:, col] |= intweight[:, col * 8 + AWQ_ORDER[i]].astype(np.uint32) << (i * 4)
+    return packed.view(np.int32)
+
+
+def awq_unpack(packed):
+    """int32 [rows, out/8] -> [rows, out] ints, following unpack_awq + reverse_awq_order."""
+    shifts = np.arange(0, 32, 4, dtype=np.uint32)
+    nibbles = (packed.view(np.uint32)[:, :, None] >> shifts[None, None, :]) & 15  # [rows, out/8, 8]
+    flat = nibbles.reshape(packed.shape[0], -1)
+    order = np.arange(flat.shape[1]).reshape(-1, 8)[:, AWQ_REVERSE_ORDER].reshape(-1)
+    return flat[:, order].astype(np.int64)
+
+
+def awq_dequantize(qweight, qzeros, scales, group):
+    """W [out, in] in float32: (q - z) * s, groups along the input dimension."""
+    iw = awq_unpack(qweight)                                   # [in, out]
+    iz = np.repeat(awq_unpack(qzeros), group, axis=0)          # [in, out]
+    s = np.repeat(scales.astype(np.float32), group, axis=0)    # [in, out]
+    return ((iw - iz).astype(np.float32) * s).T
+
+
+def make_awq_layer(rng, in_f, out_f, group):
+    g = in_f if group == -1 else group
+    q = rng.integers(0, 16, size=(in_f, out_f))
+    z = rng.integers(0, 16, size=(in_f // g, out_f))
+    s = (rng.uniform(0.001, 0.2, size=(in_f // g, out_f)) * rng.choice([-1, 1], size=(in_f // g, out_f)))
+    return q, z, s.astype(np.float16)
+
+
+def write_awq_checkpoint(path, layers, group, quant_extra=None, extra_tensors=None):
+    """layers: {prefix: (q, z, s)} -> model.safetensors + config.json in `path`."""
+    tensors = dict(extra_tensors or {})
+    for prefix, (q, z, s) in layers.items():
+        tensors[prefix + ".qweight"] = awq_pack(q)
+        tensors[prefix + ".qzeros"] = awq_pack(z)
+        tensors[prefix + ".scales"] = s
+    safetensors_numpy.save_file(tensors, str(path / "model.safetensors"))
+    qc = {"quant_method": "awq", "bits": 4, "group_size": group, "version": "gemm", "zero_point": True}
+    qc.update(quant_extra or {})
+    config = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+              "num_hidden_layers": 1, "quantization_config": qc}
+    (path / "config.json").write_text(json.dumps(config))
+    return tensors
+
+
+def test_packer_roundtrip():
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 16, size=(5, 24))
+    np.testing.assert_array_equal(awq_unpack(awq_pack(q)), q)
+    # Nibble layout check by hand: column c of block 0 lives in nibble AWQ_REVERSE_ORDER[c].
+    one = np.zeros((1, 8), dtype=np.int64)
+    one[0, 1] = 15
+    assert awq_pack(one).view(np.uint32)[0, 0] == 15 << (4 * 4)
+
+
+@pytest.mark.parametrize("in_f,out_f,group", [(64, 48, 32), (128, 16, 128), (256, 8, 64), (32, 24, -1)])
+def test_awq_dequantize_matches_numpy(tmp_path, in_f, out_f, group):
+    rng = np.random.default_rng(in_f + out_f)
+    prefix = "model.layers.0.self_attn.q_proj"
+    q, z, s = make_awq_layer(rng, in_f, out_f, group)
+    embed = rng.standard_normal((10, 64)).astype(np.float16)
+    tensors = write_awq_checkpoint(tmp_path, {prefix: (q, z, s)}, group,
+                                   extra_tensors={"model.embed_tokens.weight": embed})
+    info = fastspec.inspect(tmp_path)
+
+    spec = info.tensors[prefix + ".weight"]
+    assert spec.type == "AWQ_INT4" and spec.shape == (out_f, in_f)
+    parts = [tensors[prefix + sfx] for sfx in (".qweight", ".qzeros", ".scales")]
+    assert spec.nbytes == sum(p.nbytes for p in parts)
+    # The packed parts stay listed as plain tensors.
+    assert info.tensors[prefix + ".qweight"].type == "I32"
+    assert info.tensors[prefix + ".qzeros"].type == "I32"
+    assert info.tensors[prefix + ".scales"].type == "F16"
+    assert info.raw(prefix + ".qweight").tobytes() == parts[0].tobytes()
+    np.testing.assert_array_equal(info.tensor("model.embed_tokens.weight"), embed.astype(np.float32))
+
+    g = in_f if group == -1 else group
+    want = awq_dequantize(*parts, g)
+    got = info.tensor(prefix + ".weight")
+    assert got.dtype == np.float32 and got.shape == (out_f, in_f)
+    np.testing.assert_array_equal(got, want)
+    # And against the unpacked source values directly (q, z, s never went through a packer).
+    direct = ((q - np.repeat(z, g, axis=0)).astype(np.float32) * np.repeat(s.astype(np.float32), g, axis=0)).T
+    np.testing.assert_array_equal(got, direct)
+
+
+def test_awq_several_layers_and_no_config(tmp_path):
+    rng = np.random.default_rng(7)
+    layers = {f"model.layers.{i}.mlp.{n}": make_awq_layer(rng, 64, 32, 32)
+              for i in range(2) for n in ("gate_proj", "up_proj")}
+    write_awq_checkpoint(tmp_path, layers, 32)
+    info = fastspec.inspect(tmp_path)
+    virtual = [n for n, t in info.tensors.items() if t.type == "AWQ_INT4"]
+    assert sorted(virtual) == sorted(p + ".weight" for p in layers)
+    with pytest.raises(fastspec.ModelError, match="virtual"):
+        info.raw(virtual[0])
+    # Without quantization_config the parts are just int32/f16 tensors.
+    (tmp_path / "config.json").unlink()
+    assert not any(t.type == "AWQ_INT4" for t in fastspec.inspect(tmp_path).tensors.values())
+
+
+@pytest.mark.parametrize("extra", [{"version": "gemv"}, {"bits": 8}, {"quant_method": "gptq"}])
+def test_awq_other_variants_keep_raw_parts(tmp_path, extra):
+    rng = np.random.default_rng(1)
+    write_awq_checkpoint(tmp_path, {"p": make_awq_layer(rng, 64, 16, 32)}, 32, quant_extra=extra)
+    info = fastspec.inspect(tmp_path)
+    assert "p.weight" not in info.tensors and info.tensors["p.qweight"].type == "I32"
+
+
+def _bad_awq_cases():
+    q, z, s = make_awq_layer(np.random.default_rng(0), 64, 16, 32)
+    # (id, tensors override, group, message)
+    yield "no_qzeros", {"p.qzeros": None}, 32, r"AWQ tensor 'p.qweight': no 'p.qzeros' beside it"
+    yield "no_scales", {"p.scales": None}, 32, r"AWQ tensor 'p.qweight': no 'p.scales' beside it"
+    yield "scales_rows", {"p.scales": s[:1]}, 32, \
+        r"AWQ tensor 'p.qweight': scales shape should be \[2, 16\] \(qweight \[64, 2\], qzeros \[2, 2\], " \
+        r"scales \[1, 16\], group_size 32\)"
+    yield "scales_cols", {"p.scales": s[:, :8]}, 32, r"scales shape should be \[2, 16\].*scales \[2, 8\]"
+    yield "qzeros_shape", {"p.qzeros": awq_pack(z)[:, :1]}, 32, \
+        r"qzeros shape should be \[2, 2\].*qzeros \[2, 1\]"
+    yield "group_mismatch", {}, 48, r"in_features 64 is not a multiple of group_size 48"
+    yield "scales_f32", {"p.scales": s.astype(np.float32)}, 32, r"scales must be F16 \[in/group, out\], got F32 \[2, 16\]"
+    yield "qweight_i64", {"p.qweight": awq_pack(q).astype(np.int64)}, 32, r"qweight must be I32 \[in, out/8\], got I64"
+    yield "qweight_3d", {"p.qweight": awq_pack(q).reshape(2, 32, 2)}, 32, r"qweight must be I32 \[in, out/8\], got I32 \[2, 32, 2\]"
+
+
+BAD_AWQ = list(_bad_awq_cases())
+
+
+@pytest.mark.parametrize("case", BAD_AWQ, ids=[c[0] for c in BAD_AWQ])
+def test_awq_bad_parts(tmp_path, case):
+    _, override, group, message = case
+    q, z, s = make_awq_layer(np.random.default_rng(0), 64, 16, 32)
+    tensors = {"p.qweight": awq_pack(q), "p.qzeros": awq_pack(z), "p.scales": s}
+    for k, v in override.items():
+        if v is None:
+            del tensors[k]
+        else:
+            tensors[k] = np.ascontiguousarray(v)
+    safetensors_numpy.save_file(tensors, str(tmp_path / "model.safetensors"))
+    qc = {"quant_method": "awq", "bits": 4, "group_size": group, "version": "gemm"}
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "quantization_config": qc}))
+    with pytest.raises(fastspec.FormatError, match=re.escape(str(tmp_path / "model.safetensors")) + ".*" + message):
+        fastspec.inspect(tmp_path)
