@@ -4,7 +4,9 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "fastspec/status.h"
 #include "fastspec/engine.h"
+#include "spec/sampler.h"
 
 namespace py = pybind11;
 
@@ -23,6 +25,28 @@ void bind_engine(py::module_& m) {
       .def_readwrite("top_p", &SamplingOptions::top_p)
       .def_readwrite("seed", &SamplingOptions::seed)
       .def_readwrite("max_tokens", &SamplingOptions::max_tokens);
+
+  m.def("processed_distribution", [](py::array_t<float, py::array::c_style | py::array::forcecast> logits,
+                                     const SamplingOptions& o) {
+    if (logits.ndim() != 1) throw InvalidArgument("processed_distribution: logits must be 1-D [vocab]");
+    sampling_options_check(o);
+    SparseDist d = processed_distribution(logits.data(), logits.shape(0), o);
+    py::array_t<int32_t> ids(static_cast<py::ssize_t>(d.probs.size()));
+    py::array_t<float> probs(static_cast<py::ssize_t>(d.probs.size()));
+    for (size_t k = 0; k < d.probs.size(); ++k) {
+      ids.mutable_data()[k] = d.probs[k].first;
+      probs.mutable_data()[k] = d.probs[k].second;
+    }
+    return py::make_tuple(ids, probs);
+  }, py::arg("logits"), py::arg("sampling"),
+     "(ids ascending, probs) of the processed distribution (spec/sampler.h) for logits [vocab].");
+  m.def("sample_token", [](py::array_t<float, py::array::c_style | py::array::forcecast> logits,
+                           const SamplingOptions& o, double u) {
+    sampling_options_check(o);
+    if (o.temperature == 0.0f) return argmax(logits.data(), logits.shape(0));
+    return sample_from(processed_distribution(logits.data(), logits.shape(0), o), u);
+  }, py::arg("logits"), py::arg("sampling"), py::arg("u"),
+     "The plain sampler with the uniform draw u in [0, 1) passed in (fixed-noise tests).");
 
   py::class_<Session>(m, "Session")
       .def("step", &Session::step, py::call_guard<py::gil_scoped_release>(),
