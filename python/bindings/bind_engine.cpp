@@ -48,6 +48,21 @@ void bind_engine(py::module_& m) {
   }, py::arg("logits"), py::arg("sampling"), py::arg("u"),
      "The plain sampler with the uniform draw u in [0, 1) passed in (fixed-noise tests).");
 
+  py::class_<Context>(m, "Context")
+      .def("forward", [](Context& c, const std::vector<int32_t>& ids) {
+        std::vector<float> out;
+        {
+          py::gil_scoped_release nogil;
+          out = c.forward(ids);
+        }
+        const auto T = static_cast<py::ssize_t>(ids.size());
+        py::array_t<float> a({T, static_cast<py::ssize_t>(out.size() / ids.size())});
+        std::copy(out.begin(), out.end(), a.mutable_data());
+        return a;
+      }, py::arg("ids"), "Append ids; float32 logits [len(ids), vocab].")
+      .def("truncate", &Context::truncate, py::arg("n"), "Roll back to the first n positions.")
+      .def_property_readonly("length", &Context::length);
+
   py::class_<Session>(m, "Session")
       .def("step", &Session::step, py::call_guard<py::gil_scoped_release>(),
            "One round; returns the committed token ids (empty once finished).")
@@ -82,6 +97,7 @@ void bind_engine(py::module_& m) {
         std::copy(out.begin(), out.end(), a.mutable_data());
         return a;
       }, py::arg("ids"), "float32 [len(ids), vocab] from an empty context")
+      .def("new_context", &Engine::new_context, "A fresh KV cache for chained forward() calls.")
       .def("start", &Engine::start, py::arg("prompt"), py::arg("sampling"), py::arg("stop_ids"),
            py::call_guard<py::gil_scoped_release>());
 }

@@ -51,6 +51,23 @@ class Session {
   SessionStats stats_;
 };
 
+// A KV cache bound to an engine: forward() appends tokens and returns their logits. For scoring
+// text and for tests of the cache (chained calls, rollback).
+class Context {
+ public:
+  ~Context();
+  std::vector<float> forward(const std::vector<int32_t>& ids);  // logits [ids.size(), vocab]
+  void truncate(int64_t n);                                      // keep positions [0, n)
+  int64_t length() const;
+
+ private:
+  friend class Engine;
+  Context() = default;
+  const Transformer* model_ = nullptr;
+  Backend* backend_ = nullptr;
+  std::unique_ptr<KvCache> kv_;
+};
+
 class Engine {
  public:
   Engine(const std::string& path, const EngineOptions& opts);
@@ -61,6 +78,7 @@ class Engine {
 
   // logits [ids.size(), vocab] of ids run from an empty context.
   std::vector<float> logits(const std::vector<int32_t>& ids);
+  std::unique_ptr<Context> new_context();
   std::unique_ptr<Session> start(const std::vector<int32_t>& prompt, const SamplingOptions& sampling,
                                  const std::vector<int32_t>& stop_ids);
 

@@ -48,6 +48,31 @@ std::vector<float> Engine::logits(const std::vector<int32_t>& ids) {
   return out;
 }
 
+Context::~Context() = default;
+
+std::unique_ptr<Context> Engine::new_context() {
+  const ModelConfig& c = model_->config();
+  std::unique_ptr<Context> ctx(new Context());
+  ctx->model_ = model_.get();
+  ctx->backend_ = backend_.get();
+  ctx->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim);
+  return ctx;
+}
+
+std::vector<float> Context::forward(const std::vector<int32_t>& ids) {
+  const int64_t vocab = model_->vocab_size(), T = static_cast<int64_t>(ids.size());
+  if (T == 0) throw InvalidArgument("forward: ids is empty");
+  for (int32_t id : ids)
+    if (id < 0 || id >= vocab)
+      throw InvalidArgument("token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(vocab));
+  std::vector<float> out(static_cast<size_t>(T * vocab));
+  model_->forward(*backend_, *kv_, ids.data(), T, out.data(), T);
+  return out;
+}
+
+void Context::truncate(int64_t n) { kv_->truncate(n); }
+int64_t Context::length() const { return kv_->length(); }
+
 std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const SamplingOptions& sampling,
                                        const std::vector<int32_t>& stop_ids) {
   sampling_options_check(sampling);
