@@ -50,6 +50,11 @@ def bench_fastspec(path, ids, n_gen, threads, repeats):
     return statistics.median(pre), statistics.median(dec), toks
 
 
+def _last_logits(llm):
+    """Logits of the last evaluated token (llama-cpp-python keeps no scores without logits_all)."""
+    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+
+
 def bench_llamacpp(path, ids, n_gen, threads, repeats):
     import llama_cpp
 
@@ -62,13 +67,13 @@ def bench_llamacpp(path, ids, n_gen, threads, repeats):
         llm.eval(ids)
         t1 = time.perf_counter()
         out = []
-        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        tok = int(np.argmax(_last_logits(llm)))
         for _ in range(n_gen):
             out.append(tok)
             if len(out) == n_gen:
                 break
             llm.eval([tok])
-            tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            tok = int(np.argmax(_last_logits(llm)))
         t2 = time.perf_counter()
         pre.append(len(ids) / (t1 - t0))
         dec.append((n_gen - 1) / (t2 - t1))

@@ -7,6 +7,8 @@
 #include "fastspec/status.h"
 #include "fastspec/engine.h"
 #include "spec/sampler.h"
+#include "backend/cpu/dequant.h"
+#include "backend/cpu/dequant_fast.h"
 
 namespace py = pybind11;
 
@@ -47,6 +49,27 @@ void bind_engine(py::module_& m) {
     return sample_from(processed_distribution(logits.data(), logits.shape(0), o), u);
   }, py::arg("logits"), py::arg("sampling"), py::arg("u"),
      "The plain sampler with the uniform draw u in [0, 1) passed in (fixed-noise tests).");
+
+  m.def("_dequantize_row", [](const std::string& type_name, py::bytes raw, int64_t n, bool fast) {
+    DType t = DType::F32;
+    bool found = false;
+    for (uint32_t id = 0; id < 64 && !found; ++id)
+      if (const DTypeTraits* tr = dtype_traits_from_ggml_id(id); tr && type_name == tr->name) {
+        t = static_cast<DType>(id);
+        found = true;
+      }
+    if (!found) throw InvalidArgument("unknown type " + type_name);
+    std::string b = raw;
+    const DTypeTraits* tr = dtype_traits(t);
+    if (n % tr->block_size != 0 || static_cast<int64_t>(b.size()) != n / tr->block_size * tr->block_bytes)
+      throw InvalidArgument("_dequantize_row: " + std::to_string(b.size()) + " bytes do not hold " +
+                            std::to_string(n) + " " + type_name + " values");
+    py::array_t<float> out(n);
+    if (!fast || !cpu::dequantize_row_fast(t, b.data(), out.mutable_data(), n))
+      cpu::dequantize_row(t, b.data(), out.mutable_data(), n);
+    return out;
+  }, py::arg("type"), py::arg("raw"), py::arg("n"), py::arg("fast"),
+     "Test hook: one row through the reference (fast=False) or the matmul (fast=True) dequantizer.");
 
   py::class_<Context>(m, "Context")
       .def("forward", [](Context& c, const std::vector<int32_t>& ids) {

@@ -11,6 +11,7 @@
 #endif
 
 #include "backend/cpu/dequant.h"
+#include "backend/cpu/dequant_fast.h"
 #include "fastspec/status.h"
 
 namespace fastspec::cpu {
@@ -49,7 +50,8 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void dequant_weight_row(const Weight& w, int64_t r, float* dst) {
   if (w.type != DType::AWQ_INT4) {
-    dequantize_row(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, dst, w.cols);
+    const uint8_t* src = w.data + static_cast<uint64_t>(r) * w.row_bytes;
+    if (!dequantize_row_fast(w.type, src, dst, w.cols)) dequantize_row(w.type, src, dst, w.cols);
     return;
   }
   // AWQ: W[o, i] = (q[i, o] - z[i/g, o]) * s[i/g, o]; column o sits in nibble kRev[o % 8] of the

@@ -1,0 +1,93 @@
+// AVX2 block decoders: 32 weights per block -> four 8-lane float vectors.
+//   Q8_0: y = q * d          Q4_0: y = d * (q - 8)          Q4_1: y = d * q + m
+#include "backend/cpu/dequant_fast.h"
+
+#include <cstring>
+
+#include "backend/cpu/dequant.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace fastspec::cpu {
+
+#if defined(__AVX2__)
+namespace {
+
+inline float load_f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_f32(h);
+}
+
+// The 8 bytes at the low half of b, widened to int32 lanes.
+inline __m256i widen_u8(__m128i b) { return _mm256_cvtepu8_epi32(b); }
+
+// lo/hi nibbles of 16 bytes: element j (j < 16) is lo[j], element 16 + j is hi[j].
+inline void nibbles(const uint8_t* qs, __m128i* lo, __m128i* hi) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  *lo = _mm_and_si128(b, mask);
+  *hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
+}
+
+void row_q8_0(const uint8_t* src, float* dst, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, src += 34, dst += 32) {
+    const __m256 d = _mm256_set1_ps(load_f16(src));
+    for (int k = 0; k < 4; ++k) {
+      const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + 2 + 8 * k));
+      const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+      _mm256_storeu_ps(dst + 8 * k, _mm256_mul_ps(q, d));
+    }
+  }
+}
+
+void row_q4_0(const uint8_t* src, float* dst, int64_t nb) {
+  const __m256i eight = _mm256_set1_epi32(8);
+  for (int64_t b = 0; b < nb; ++b, src += 18, dst += 32) {
+    const __m256 d = _mm256_set1_ps(load_f16(src));
+    __m128i lo, hi;
+    nibbles(src + 2, &lo, &hi);
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; ++k) {
+      const __m256 q = _mm256_cvtepi32_ps(_mm256_sub_epi32(widen_u8(parts[k]), eight));
+      _mm256_storeu_ps(dst + 8 * k, _mm256_mul_ps(d, q));
+    }
+  }
+}
+
+void row_q4_1(const uint8_t* src, float* dst, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, src += 20, dst += 32) {
+    const __m256 d = _mm256_set1_ps(load_f16(src));
+    const __m256 m = _mm256_set1_ps(load_f16(src + 2));
+    __m128i lo, hi;
+    nibbles(src + 4, &lo, &hi);
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; ++k) {
+      const __m256 q = _mm256_cvtepi32_ps(widen_u8(parts[k]));
+      _mm256_storeu_ps(dst + 8 * k, _mm256_add_ps(_mm256_mul_ps(d, q), m));
+    }
+  }
+}
+
+}  // namespace
+#endif
+
+bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n) {
+#if defined(__AVX2__)
+  if (n % 32 != 0) return false;
+  const auto* s = static_cast<const uint8_t*>(src);
+  switch (t) {
+    case DType::Q8_0: row_q8_0(s, dst, n / 32); return true;
+    case DType::Q4_0: row_q4_0(s, dst, n / 32); return true;
+    case DType::Q4_1: row_q4_1(s, dst, n / 32); return true;
+    default: return false;
+  }
+#else
+  (void)t; (void)src; (void)dst; (void)n;
+  return false;
+#endif
+}
+
+}  // namespace fastspec::cpu

@@ -1,0 +1,14 @@
+// Vectorized row dequantization for the matmul hot path. Bit-exact with dequantize_row (same
+// float32 operations per element, no FMA), so the fast and the reference paths are
+// interchangeable; tests/test_dequant_fast.py checks that on random blocks.
+#pragma once
+#include <cstdint>
+
+#include "fastspec/tensor.h"
+
+namespace fastspec::cpu {
+
+// dst[n] = dequant(src); false (nothing written) when this type has no fast path on this CPU.
+bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n);
+
+}  // namespace fastspec::cpu
