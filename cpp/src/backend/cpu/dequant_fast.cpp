@@ -32,56 +32,84 @@ inline void nibbles(const uint8_t* qs, __m128i* lo, __m128i* hi) {
   *hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
 }
 
-void row_q8_0(const uint8_t* src, float* dst, int64_t nb) {
-  for (int64_t b = 0; b < nb; ++b, src += 34, dst += 32) {
-    const __m256 d = _mm256_set1_ps(load_f16(src));
-    for (int k = 0; k < 4; ++k) {
-      const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + 2 + 8 * k));
-      const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
-      _mm256_storeu_ps(dst + 8 * k, _mm256_mul_ps(q, d));
-    }
+// Decoders of one 32-weight block into v[4] (8 lanes each), shared by the row and dot paths.
+inline void block_q8_0(const uint8_t* src, __m256 v[4]) {
+  const __m256 d = _mm256_set1_ps(load_f16(src));
+  for (int k = 0; k < 4; ++k) {
+    const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + 2 + 8 * k));
+    v[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d);
   }
 }
 
-void row_q4_0(const uint8_t* src, float* dst, int64_t nb) {
+inline void block_q4_0(const uint8_t* src, __m256 v[4]) {
   const __m256i eight = _mm256_set1_epi32(8);
-  for (int64_t b = 0; b < nb; ++b, src += 18, dst += 32) {
-    const __m256 d = _mm256_set1_ps(load_f16(src));
-    __m128i lo, hi;
-    nibbles(src + 2, &lo, &hi);
-    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-    for (int k = 0; k < 4; ++k) {
-      const __m256 q = _mm256_cvtepi32_ps(_mm256_sub_epi32(widen_u8(parts[k]), eight));
-      _mm256_storeu_ps(dst + 8 * k, _mm256_mul_ps(d, q));
-    }
-  }
+  const __m256 d = _mm256_set1_ps(load_f16(src));
+  __m128i lo, hi;
+  nibbles(src + 2, &lo, &hi);
+  const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+  for (int k = 0; k < 4; ++k) v[k] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(widen_u8(parts[k]), eight)));
 }
 
-void row_q4_1(const uint8_t* src, float* dst, int64_t nb) {
-  for (int64_t b = 0; b < nb; ++b, src += 20, dst += 32) {
-    const __m256 d = _mm256_set1_ps(load_f16(src));
-    const __m256 m = _mm256_set1_ps(load_f16(src + 2));
-    __m128i lo, hi;
-    nibbles(src + 4, &lo, &hi);
-    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-    for (int k = 0; k < 4; ++k) {
-      const __m256 q = _mm256_cvtepi32_ps(widen_u8(parts[k]));
-      _mm256_storeu_ps(dst + 8 * k, _mm256_add_ps(_mm256_mul_ps(d, q), m));
-    }
+inline void block_q4_1(const uint8_t* src, __m256 v[4]) {
+  const __m256 d = _mm256_set1_ps(load_f16(src));
+  const __m256 m = _mm256_set1_ps(load_f16(src + 2));
+  __m128i lo, hi;
+  nibbles(src + 4, &lo, &hi);
+  const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+  for (int k = 0; k < 4; ++k) v[k] = _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(widen_u8(parts[k]))), m);
+}
+
+template <void (*Block)(const uint8_t*, __m256*)>
+float dot_blocks(const uint8_t* w, const float* x, int64_t nb, int64_t block_bytes) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 v[4];
+  for (int64_t b = 0; b < nb; ++b, w += block_bytes, x += 32) {
+    Block(w, v);
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(v[k], _mm256_loadu_ps(x + 8 * k), acc[k]);
+  }
+  // The combine of dot_f32: (acc0 + acc1) + (acc2 + acc3), then lanes pairwise.
+  const __m256 a = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+  alignas(32) float l[8];
+  _mm256_store_ps(l, a);
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+template <void (*Block)(const uint8_t*, __m256*)>
+void row_blocks(const uint8_t* src, float* dst, int64_t nb, int64_t block_bytes) {
+  __m256 v[4];
+  for (int64_t b = 0; b < nb; ++b, src += block_bytes, dst += 32) {
+    Block(src, v);
+    for (int k = 0; k < 4; ++k) _mm256_storeu_ps(dst + 8 * k, v[k]);
   }
 }
 
 }  // namespace
 #endif
 
+bool dot_row_fast(DType t, const void* w, const float* x, int64_t n, float* out) {
+#if defined(__AVX2__) && defined(__FMA__)
+  if (n % 32 != 0) return false;
+  const auto* s = static_cast<const uint8_t*>(w);
+  switch (t) {
+    case DType::Q8_0: *out = dot_blocks<block_q8_0>(s, x, n / 32, 34); return true;
+    case DType::Q4_0: *out = dot_blocks<block_q4_0>(s, x, n / 32, 18); return true;
+    case DType::Q4_1: *out = dot_blocks<block_q4_1>(s, x, n / 32, 20); return true;
+    default: return false;
+  }
+#else
+  (void)t; (void)w; (void)x; (void)n; (void)out;
+  return false;
+#endif
+}
+
 bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n) {
 #if defined(__AVX2__)
   if (n % 32 != 0) return false;
   const auto* s = static_cast<const uint8_t*>(src);
   switch (t) {
-    case DType::Q8_0: row_q8_0(s, dst, n / 32); return true;
-    case DType::Q4_0: row_q4_0(s, dst, n / 32); return true;
-    case DType::Q4_1: row_q4_1(s, dst, n / 32); return true;
+    case DType::Q8_0: row_blocks<block_q8_0>(s, dst, n / 32, 34); return true;
+    case DType::Q4_0: row_blocks<block_q4_0>(s, dst, n / 32, 18); return true;
+    case DType::Q4_1: row_blocks<block_q4_1>(s, dst, n / 32, 20); return true;
     default: return false;
   }
 #else
