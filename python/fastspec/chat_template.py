@@ -1,0 +1,110 @@
+"""Chat templates: the model's Jinja template (GGUF `tokenizer.chat_template`, or `chat_template` in
+tokenizer_config.json / chat_template.jinja) rendered the way Hugging Face transformers renders it:
+a sandboxed Jinja environment with trim_blocks/lstrip_blocks, `raise_exception`, a `tojson` that
+does not HTML-escape, `strftime_now`, loop controls and a no-op `{% generation %}` block."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+import jinja2.ext
+import jinja2.nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+
+def _raise_exception(message):
+    raise jinja2.exceptions.TemplateError(message)
+
+
+def _tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def _strftime_now(fmt):
+    return datetime.now().strftime(fmt)
+
+
+class _GenerationBlock(jinja2.ext.Extension):
+    """`{% generation %}...{% endgeneration %}` marks assistant text for training masks; render the body."""
+
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_render"), [], [], body).set_lineno(lineno)
+
+    def _render(self, caller):
+        return caller()
+
+
+class _Namespace(jinja2.utils.Namespace):
+    """`namespace()` that refuses underscore attributes (no way to CPython internals)."""
+
+    def __init__(*args, **kwargs):  # noqa: N805 (same signature trick as jinja2's Namespace)
+        self, args = args[0], args[1:]
+        attrs = dict(*args, **kwargs)
+        for name in attrs:
+            _Namespace._check(name)
+        jinja2.utils.Namespace.__init__(self, attrs)
+
+    def __setitem__(self, name, value):
+        _Namespace._check(name)
+        jinja2.utils.Namespace.__setitem__(self, name, value)
+
+    @staticmethod
+    def _check(name):
+        if isinstance(name, str) and name.startswith("_"):
+            raise jinja2.exceptions.SecurityError(f"chat templates cannot set underscore attributes ({name!r})")
+
+
+@lru_cache(maxsize=16)
+def compile_template(source: str) -> jinja2.Template:
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[_GenerationBlock, jinja2.ext.loopcontrols])
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = _strftime_now
+    env.globals["namespace"] = _Namespace
+    return env.from_string(source)
+
+
+def _plain(value: Any) -> Any:
+    """A copy of the template inputs made of plain JSON-like types only (the sandbox sees no objects)."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _plain(value.item())
+    return f"<{type(value).__name__}>"
+
+
+def render(source: str, messages, *, add_generation_prompt: bool = True, **context) -> str:
+    """Render `source` for `messages` (a list of {"role", "content", ...} dicts); `context` adds
+    variables such as bos_token, eos_token, tools. Template errors (including the template's own
+    raise_exception, e.g. "roles must alternate") raise ValueError."""
+    messages = _plain(list(messages))
+    for m in messages:
+        if not isinstance(m, dict):
+            raise TypeError(f"chat messages must be dicts with 'role' and 'content', got {m!r}")
+    context.setdefault("tools", None)
+    context.setdefault("documents", None)
+    try:
+        return compile_template(source).render(messages=messages, add_generation_prompt=add_generation_prompt,
+                                               **_plain(context))
+    except jinja2.TemplateError as e:  # raise_exception(...), syntax errors, sandbox refusals
+        raise ValueError(f"chat template: {e}") from e
