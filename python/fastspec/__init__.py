@@ -10,6 +10,8 @@ from . import _core  # noqa: E402
 from ._core import FormatError, ModelError  # noqa: E402
 from .inspect import inspect, ModelInfo  # noqa: E402
 from . import models  # noqa: E402
+from .tokenizer import Tokenizer  # noqa: E402
+from .engine import Engine, Generation  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -19,4 +21,4 @@ def cuda_available() -> bool:
     return _core.cuda_device_count() > 0
 
 
-__all__ = ["inspect", "ModelInfo", "models", "FormatError", "ModelError", "cuda_available", "__version__"]
+__all__ = ["Engine", "Generation", "Tokenizer", "inspect", "ModelInfo", "models", "FormatError", "ModelError", "cuda_available", "__version__"]
