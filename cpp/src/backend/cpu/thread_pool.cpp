@@ -7,6 +7,21 @@
 
 namespace fastspec::cpu {
 
+namespace {
+
+// ~20-50 microseconds of polling before a thread goes to sleep.
+constexpr int kSpinIters = 2000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+}  // namespace
+
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
   for (int k = 1; k < n_threads_; ++k) workers_.emplace_back([this] { worker_loop(); });
 }
@@ -14,7 +29,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_start_.notify_all();
   for (auto& t : workers_) t.join();
@@ -37,16 +52,24 @@ void ThreadPool::drain() {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+    int spins = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed) &&
+           spins < kSpinIters) {
+      cpu_relax();
+      ++spins;
     }
+    if (generation_.load(std::memory_order_acquire) == seen) {
+      std::unique_lock<std::mutex> lk(mu_);
+      sleepers_.fetch_add(1);
+      cv_start_.wait(lk, [&] { return stop_.load() || generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
+    }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
     drain();
-    {
+    if (active_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
       std::lock_guard<std::mutex> lk(mu_);
-      if (--active_ == 0) cv_done_.notify_one();
+      cv_done_.notify_one();
     }
   }
 }
@@ -57,24 +80,30 @@ void ThreadPool::run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
     for (int64_t k = 0; k < n_tasks; ++k) fn(k);
     return;
   }
+  fn_ = &fn;
+  n_tasks_ = n_tasks;
+  error_ = nullptr;
+  next_.store(0, std::memory_order_relaxed);
+  active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    fn_ = &fn;
-    n_tasks_ = n_tasks;
-    next_.store(0);
-    active_ = static_cast<int>(workers_.size());
-    error_ = nullptr;
-    ++generation_;
+    std::lock_guard<std::mutex> lk(mu_);  // pairs with a worker checking the predicate
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  cv_start_.notify_all();
+  if (sleepers_.load() > 0) cv_start_.notify_all();
   drain();
-  std::exception_ptr err;
-  {
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_done_.wait(lk, [&] { return active_ == 0; });
-    fn_ = nullptr;
-    err = std::exchange(error_, nullptr);
+  int spins = 0;
+  while (active_.load(std::memory_order_acquire) != 0 && spins < kSpinIters) {
+    cpu_relax();
+    ++spins;
   }
+  if (active_.load(std::memory_order_acquire) != 0) {
+    std::unique_lock<std::mutex> lk(mu_);
+    caller_sleeping_.store(true);
+    cv_done_.wait(lk, [&] { return active_.load() == 0; });
+    caller_sleeping_.store(false);
+  }
+  fn_ = nullptr;
+  std::exception_ptr err = std::exchange(error_, nullptr);
   if (err) std::rethrow_exception(err);
 }
 

@@ -1,5 +1,7 @@
-// A small fork-join pool. Workers sleep on a condition variable between jobs (never spin long:
-// on a shared 2-core box spinning threads collapse throughput). The caller thread takes part.
+// A small fork-join pool. Between jobs a worker spins briefly (jobs of one forward pass arrive
+// every few microseconds) and then sleeps on a condition variable: it never spins long, because
+// on a shared 2-core machine threads that spin while waiting collapse throughput.
+// The caller thread takes part in every job.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -34,9 +36,11 @@ class ThreadPool {
   const std::function<void(int64_t)>* fn_ = nullptr;
   int64_t n_tasks_ = 0;
   std::atomic<int64_t> next_{0};
-  int active_ = 0;          // workers still inside the current job
-  uint64_t generation_ = 0; // bumps once per job
-  bool stop_ = false;
+  std::atomic<int> active_{0};            // workers still inside the current job
+  std::atomic<uint64_t> generation_{0};   // bumps once per job
+  std::atomic<int> sleepers_{0};          // workers blocked on cv_start_
+  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<bool> stop_{false};
   std::exception_ptr error_;
 };
 
