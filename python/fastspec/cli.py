@@ -3,11 +3,13 @@
     fastspec run [--model NAME_OR_PATH] "prompt"         stream a reply (chat template when the model has one)
     fastspec info PATH_OR_NAME [--tensors] [--metadata]   summary of a model file
     fastspec models [--fetch NAME]                        known models and the cache
+    fastspec convert IN.gguf OUT.gguf --type q4_0         re-store a GGUF model as f16/q8_0/q4_0
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import sys
 from typing import List, Optional
 
@@ -72,6 +74,15 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _cmd_convert(args) -> int:
+    from .convert import convert
+
+    counts = convert(args.input, args.output, args.type)
+    summary = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
+    print(f"wrote {args.output} ({summary}, {os.path.getsize(args.output) / 1e6:.1f} MB)", file=sys.stderr)
+    return 0
+
+
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
@@ -127,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     pm = sub.add_parser("models", help="list known models, or fetch one into the cache")
     pm.add_argument("--fetch", metavar="NAME", help="fetch NAME and print its local path")
     pm.set_defaults(func=_cmd_models)
+    from .convert import TYPES
+
+    pc = sub.add_parser("convert", help="re-store a GGUF model with its weight matrices in another type")
+    pc.add_argument("input", help="source GGUF file (any type the core dequantizes)")
+    pc.add_argument("output", help="GGUF file to write")
+    pc.add_argument("--type", required=True, choices=list(TYPES),
+                    help="type of the 2-D weight matrices; norms and biases stay F32")
+    pc.set_defaults(func=_cmd_convert)
     return p
 
 

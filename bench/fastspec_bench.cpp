@@ -1,0 +1,294 @@
+// fastspec-bench: plain vs speculative decoding speed of the C++ engine, no Python in the loop.
+//
+//   fastspec-bench --target smollm2.f16.gguf --draft smollm2.q4_0.gguf --k 0 --n-gen 128
+//   fastspec-bench --target model.gguf --draft ngram --prompt-ids ids.txt --repeats 5
+//
+// For each of plain decoding (no drafter) and speculative decoding (--draft), it runs --repeats
+// sessions on the same prompt, each generating exactly --n-gen tokens (stop tokens are ignored),
+// and prints the median run (by decode tok/s) of each as a table: decode and prefill tok/s,
+// acceptance rate, tokens per target pass, and the decode time split (draft_s, verify_s, sample_s).
+// Under greedy decoding (--temperature 0) it also checks that both produced the same tokens.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastspec/engine.h"
+#include "fastspec/model_file.h"
+#include "fastspec/options.h"
+#include "fastspec/status.h"
+
+namespace {
+
+const char* kUsage = R"(usage: fastspec-bench --target PATH [options]
+
+Plain vs speculative decoding speed of one GGUF / safetensors model (the target).
+
+  --target PATH          target model file (required)
+  --draft PATH|ngram|none  drafter: a draft model file, prompt lookup, or none (default none:
+                         the speculative row is then plain decoding through the same loop)
+  --k N                  draft tokens per step; 0 = adaptive controller (default 0)
+  --k-max N              the controller's upper bound on k (default 8)
+  --threads N            worker threads; 0 = physical cores (default 0)
+  --n-gen N              tokens generated per run (default 128; stop tokens are ignored)
+  --prompt-len N         synthetic prompt of N ids: a repeated 32-id pattern of ordinary
+                         (non-special) ids, so prompt lookup finds matches (default 128)
+  --prompt-ids FILE      prompt ids, whitespace-separated (bench/prompt_ids.py writes them);
+                         overrides --prompt-len
+  --repeats N            runs of each mode; the median run is reported (default 3)
+  --temperature T        0 = greedy (default 0)
+  --top-k N, --top-p P   sampling filters (default off)
+  --seed N               sampler seed (default 0)
+  --context N            KV-cache positions; 0 = prompt + n-gen + k-max + 1 (default 0)
+  -h, --help             this text
+
+Exit status: 0; 1 on an error; 2 on a bad argument; 3 when greedy speculative output differs
+from greedy plain output (a losslessness bug).
+)";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Args {
+  std::string target, draft = "none", prompt_ids;
+  int32_t k = 0, k_max = 8, threads = 0, n_gen = 128, prompt_len = 128, repeats = 3, top_k = 0;
+  float temperature = 0.0f, top_p = 1.0f;
+  uint64_t seed = 0;
+  int64_t context = 0;
+};
+
+int64_t parse_int(const std::string& flag, const std::string& v, int64_t lo) {
+  size_t used = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || x < lo)
+    throw UsageError(flag + ": expected an integer >= " + std::to_string(lo) + ", got '" + v + "'");
+  return x;
+}
+
+float parse_float(const std::string& flag, const std::string& v) {
+  size_t used = 0;
+  float x = 0;
+  try {
+    x = std::stof(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size()) throw UsageError(flag + ": expected a number, got '" + v + "'");
+  return x;
+}
+
+// Accepts "--flag value" and "--flag=value". Returns false for --help.
+bool parse_args(int argc, char** argv, Args& a) {
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i], v;
+    if (flag == "-h" || flag == "--help") return false;
+    if (flag.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + flag + "'");
+    const size_t eq = flag.find('=');
+    if (eq != std::string::npos) {
+      v = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    } else {
+      if (i + 1 >= argc) throw UsageError(flag + ": missing value");
+      v = argv[++i];
+    }
+    if (flag == "--target") a.target = v;
+    else if (flag == "--draft") a.draft = v;
+    else if (flag == "--prompt-ids") a.prompt_ids = v;
+    else if (flag == "--k") a.k = static_cast<int32_t>(parse_int(flag, v, 0));
+    else if (flag == "--k-max") a.k_max = static_cast<int32_t>(parse_int(flag, v, 1));
+    else if (flag == "--threads") a.threads = static_cast<int32_t>(parse_int(flag, v, 0));
+    else if (flag == "--n-gen") a.n_gen = static_cast<int32_t>(parse_int(flag, v, 1));
+    else if (flag == "--prompt-len") a.prompt_len = static_cast<int32_t>(parse_int(flag, v, 1));
+    else if (flag == "--repeats") a.repeats = static_cast<int32_t>(parse_int(flag, v, 1));
+    else if (flag == "--top-k") a.top_k = static_cast<int32_t>(parse_int(flag, v, 0));
+    else if (flag == "--seed") a.seed = static_cast<uint64_t>(parse_int(flag, v, 0));
+    else if (flag == "--context") a.context = parse_int(flag, v, 0);
+    else if (flag == "--temperature") a.temperature = parse_float(flag, v);
+    else if (flag == "--top-p") a.top_p = parse_float(flag, v);
+    else throw UsageError("unknown option '" + flag + "'");
+  }
+  if (a.target.empty()) throw UsageError("--target is required");
+  if (a.draft.empty()) throw UsageError("--draft: expected a path, 'ngram' or 'none'");
+  return true;
+}
+
+std::vector<int32_t> read_prompt_ids(const std::string& path, int64_t vocab) {
+  std::ifstream f(path);
+  if (!f) throw UsageError("--prompt-ids: cannot open '" + path + "'");
+  std::vector<int32_t> ids;
+  std::string word;
+  while (f >> word) {
+    const std::string where = path + ": id " + std::to_string(ids.size() + 1);
+    size_t used = 0;
+    long long x = -1;
+    try {
+      x = std::stoll(word, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != word.size()) throw UsageError(where + " is '" + word + "', not an integer");
+    if (x < 0 || x >= vocab)
+      throw UsageError(where + " is " + word + ", outside the vocabulary of " + std::to_string(vocab));
+    ids.push_back(static_cast<int32_t>(x));
+  }
+  if (ids.empty()) throw UsageError(path + ": no ids (expected whitespace-separated integers)");
+  return ids;
+}
+
+// A repeated 32-id pattern of ids from the upper three quarters of the vocabulary (special and
+// control tokens usually sit at the start), so prompt lookup has repeats to find.
+std::vector<int32_t> synthetic_prompt(int64_t n, int64_t vocab) {
+  const int64_t lo = vocab / 4, span = vocab - lo;
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>(lo + ((i % 32) * 7919 + 13) % span);
+  return ids;
+}
+
+struct Run {
+  fastspec::SessionStats stats;
+  std::vector<int32_t> tokens;
+  double decode_tps = 0, prefill_tps = 0;
+};
+
+Run run_once(fastspec::Engine& eng, const std::vector<int32_t>& prompt, const fastspec::SamplingOptions& s) {
+  std::unique_ptr<fastspec::Session> sess = eng.start(prompt, s, {});
+  Run r;
+  while (!sess->finished()) {
+    std::vector<int32_t> got = sess->step();
+    r.tokens.insert(r.tokens.end(), got.begin(), got.end());
+  }
+  r.stats = sess->stats();
+  const auto& st = r.stats;
+  r.decode_tps = st.tokens > 1 && st.decode_s > 0 ? (st.tokens - 1) / st.decode_s : 0;
+  r.prefill_tps = st.prefill_s > 0 ? st.prompt_tokens / st.prefill_s : 0;
+  return r;
+}
+
+// Runs `repeats` sessions; returns the median one by decode tok/s (the lower middle when even).
+Run bench(fastspec::Engine& eng, const std::vector<int32_t>& prompt, const fastspec::SamplingOptions& s,
+          int32_t repeats, const char* label) {
+  std::vector<Run> runs;
+  for (int32_t i = 0; i < repeats; ++i) {
+    runs.push_back(run_once(eng, prompt, s));
+    std::fprintf(stderr, "  %s run %d/%d: %.1f tok/s\n", label, i + 1, repeats, runs.back().decode_tps);
+  }
+  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.decode_tps < b.decode_tps; });
+  return runs[(runs.size() - 1) / 2];
+}
+
+void print_row(const char* name, const Run& r, double plain_tps) {
+  const auto& st = r.stats;
+  const int64_t passes = st.target_passes - 1;  // decode passes (the prefill is one)
+  const double per_pass = passes > 0 ? static_cast<double>(st.tokens - 1) / passes : 0;
+  char accept[16] = "-", mean_k[16] = "-";
+  if (st.drafted > 0) {
+    std::snprintf(accept, sizeof accept, "%.3f", static_cast<double>(st.accepted) / st.drafted);
+    std::snprintf(mean_k, sizeof mean_k, "%.2f", passes > 0 ? static_cast<double>(st.drafted) / passes : 0.0);
+  }
+  std::printf("%-8s %10.1f %10.1f %7.2fx %7s %8.2f %6s %8lld %9.3f %9.3f %9.3f %9.3f\n", name, r.decode_tps,
+              r.prefill_tps, plain_tps > 0 ? r.decode_tps / plain_tps : 0.0, accept, per_pass, mean_k,
+              static_cast<long long>(passes), st.decode_s, st.draft_s, st.verify_s, st.sample_s);
+}
+
+int run(const Args& a) {
+  fastspec::EngineOptions eo;
+  eo.threads = a.threads;
+  eo.context = a.context;
+  fastspec::SpecOptions spec;
+  spec.draft = a.draft == "none" ? "" : a.draft;
+  spec.k = a.k;
+  spec.k_max = std::max(a.k_max, a.k);
+  fastspec::SamplingOptions s;
+  s.temperature = a.temperature;
+  s.top_k = a.top_k;
+  s.top_p = a.top_p;
+  s.seed = a.seed;
+  s.max_tokens = a.n_gen;
+
+  int64_t vocab = 0;
+  try {
+    vocab = fastspec::ModelFile::open(a.target)->config().vocab_size;
+  } catch (const fastspec::Error& e) {
+    throw std::runtime_error(std::string("--target: ") + e.what());
+  }
+  const std::vector<int32_t> prompt =
+      a.prompt_ids.empty() ? synthetic_prompt(a.prompt_len, vocab) : read_prompt_ids(a.prompt_ids, vocab);
+  Run plain, spec_run;
+  if (eo.context == 0) eo.context = static_cast<int64_t>(prompt.size()) + a.n_gen + spec.k_max + 1;
+  // Both engines load before any run, so a bad draft fails at once (they share the mapped target).
+  fastspec::Engine plain_eng(a.target, eo);
+  std::unique_ptr<fastspec::Engine> spec_eng;
+  try {
+    spec_eng = std::make_unique<fastspec::Engine>(a.target, eo, spec);
+  } catch (const fastspec::Error& e) {
+    throw std::runtime_error(std::string("--draft: ") + e.what());
+  }
+  const int threads = plain_eng.threads();
+  const std::string arch = plain_eng.config().architecture;
+  std::fprintf(stderr, "plain decoding (%d threads)\n", threads);
+  plain = bench(plain_eng, prompt, s, a.repeats, "plain");
+  std::fprintf(stderr, "speculative decoding (draft %s, k %s)\n", a.draft.c_str(),
+               a.k ? std::to_string(a.k).c_str() : "adaptive");
+  spec_run = bench(*spec_eng, prompt, s, a.repeats, "spec");
+
+  std::printf("target   %s (%s)\n", a.target.c_str(), arch.c_str());
+  std::printf("draft    %s   k %s (k_max %d)   threads %d   temperature %g   seed %llu\n", a.draft.c_str(),
+              a.k ? std::to_string(a.k).c_str() : "adaptive", spec.k_max, threads, a.temperature,
+              static_cast<unsigned long long>(a.seed));
+  std::printf("prompt   %zu ids (%s)   n_gen %d   median of %d runs\n\n", prompt.size(),
+              a.prompt_ids.empty() ? "synthetic" : a.prompt_ids.c_str(), a.n_gen, a.repeats);
+  std::printf("%-8s %10s %10s %8s %7s %8s %6s %8s %9s %9s %9s %9s\n", "mode", "decode/s", "prefill/s", "speedup",
+              "accept", "tok/pass", "mean_k", "passes", "decode_s", "draft_s", "verify_s", "sample_s");
+  print_row("plain", plain, plain.decode_tps);
+  print_row("spec", spec_run, plain.decode_tps);
+
+  const auto& by_pos = spec_run.stats.accepted_by_position;
+  if (spec_run.stats.drafted > 0) {
+    std::printf("\naccepted by draft position:");
+    for (size_t i = 0; i < by_pos.size(); ++i) std::printf(" %lld", static_cast<long long>(by_pos[i]));
+    std::printf("\n");
+  }
+  if (a.temperature == 0) {
+    const auto& p = plain.tokens;
+    const auto& q = spec_run.tokens;
+    size_t i = 0;
+    while (i < p.size() && i < q.size() && p[i] == q[i]) ++i;
+    if (i == p.size() && i == q.size())
+      std::printf("greedy output: identical (%zu tokens)\n", p.size());
+    else
+      std::printf("greedy output: DIFFERS at token %zu of %zu\n", i, p.size());
+    return i == p.size() && i == q.size() ? 0 : 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  try {
+    if (!parse_args(argc, argv, a)) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    return run(a);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "fastspec-bench: error: %s\n(see fastspec-bench --help)\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fastspec-bench: error: %s\n", e.what());
+    return 1;
+  }
+}
