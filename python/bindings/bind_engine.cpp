@@ -7,6 +7,7 @@
 #include "fastspec/status.h"
 #include "fastspec/engine.h"
 #include "spec/sampler.h"
+#include "spec/rejection.h"
 #include "backend/cpu/dequant.h"
 #include "backend/cpu/dequant_fast.h"
 
@@ -86,6 +87,40 @@ void bind_engine(py::module_& m) {
       .def("truncate", &Context::truncate, py::arg("n"), "Roll back to the first n positions.")
       .def_property_readonly("length", &Context::length);
 
+  py::class_<SpecOptions>(m, "SpecOptions")
+      .def(py::init<>())
+      .def_readwrite("draft", &SpecOptions::draft, "'' (plain) | 'ngram' | draft model path")
+      .def_readwrite("k", &SpecOptions::k, "fixed draft length; 0 = adaptive")
+      .def_readwrite("k_max", &SpecOptions::k_max)
+      .def_readwrite("ngram_min", &SpecOptions::ngram_min)
+      .def_readwrite("ngram_max", &SpecOptions::ngram_max)
+      .def_readwrite("draft_min_prob", &SpecOptions::draft_min_prob)
+      .def_readwrite("trace_path", &SpecOptions::trace_path);
+
+  m.def("rejection_sample", [](py::array_t<float, py::array::c_style | py::array::forcecast> p_logits,
+                               py::array_t<float, py::array::c_style | py::array::forcecast> q_probs,
+                               py::array_t<int32_t, py::array::c_style | py::array::forcecast> draft,
+                               const SamplingOptions& o,
+                               py::array_t<double, py::array::c_style | py::array::forcecast> uniforms) {
+    // p_logits [k+1, V], q_probs [k, V] (dense), draft [k], uniforms [k+1]
+    if (p_logits.ndim() != 2 || q_probs.ndim() != 2 || draft.ndim() != 1 || uniforms.ndim() != 1)
+      throw InvalidArgument("rejection_sample: expected p_logits [k+1, V], q_probs [k, V], draft [k], uniforms [k+1]");
+    const int64_t k = draft.shape(0), V = p_logits.shape(1);
+    if (p_logits.shape(0) != k + 1 || q_probs.shape(0) != k || q_probs.shape(1) != V || uniforms.shape(0) != k + 1)
+      throw InvalidArgument("rejection_sample: shapes p_logits [" + std::to_string(p_logits.shape(0)) + ", " +
+                            std::to_string(V) + "], q_probs [" + std::to_string(q_probs.shape(0)) + ", " +
+                            std::to_string(q_probs.shape(1)) + "], draft [" + std::to_string(k) + "], uniforms [" +
+                            std::to_string(uniforms.shape(0)) + "] do not agree");
+    sampling_options_check(o);
+    std::vector<SparseDist> q(static_cast<size_t>(k));
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t v = 0; v < V; ++v)
+        if (q_probs.data()[i * V + v] > 0) q[i].probs.emplace_back(static_cast<int32_t>(v), q_probs.data()[i * V + v]);
+    VerifyOutcome r = rejection_sample(p_logits.data(), V, draft.data(), q, static_cast<int32_t>(k), o, uniforms.data());
+    return py::make_tuple(r.n_accepted, r.next, r.bonus ? "bonus" : "recovered");
+  }, py::arg("p_logits"), py::arg("q_probs"), py::arg("draft"), py::arg("sampling"), py::arg("uniforms"),
+     "The rejection sampler with its noise passed in (spec/rejection.h): (n_accepted, next, kind).");
+
   py::class_<Session>(m, "Session")
       .def("step", &Session::step, py::call_guard<py::gil_scoped_release>(),
            "One round; returns the committed token ids (empty once finished).")
@@ -100,12 +135,17 @@ void bind_engine(py::module_& m) {
         d["prefill_s"] = st.prefill_s;
         d["decode_s"] = st.decode_s;
         d["sample_s"] = st.sample_s;
+        d["drafted"] = st.drafted;
+        d["accepted"] = st.accepted;
+        d["accepted_by_position"] = st.accepted_by_position;
+        d["draft_s"] = st.draft_s;
+        d["verify_s"] = st.verify_s;
         return d;
       });
 
   py::class_<Engine>(m, "Engine")
-      .def(py::init<const std::string&, const EngineOptions&>(), py::arg("path"), py::arg("options"),
-           py::call_guard<py::gil_scoped_release>())
+      .def(py::init<const std::string&, const EngineOptions&, const SpecOptions&>(), py::arg("path"),
+           py::arg("options"), py::arg("spec") = SpecOptions(), py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("config", &Engine::config, py::return_value_policy::reference_internal)
       .def_property_readonly("threads", &Engine::threads)
       .def_property_readonly("context", [](const Engine& e) { return e.options().context; })

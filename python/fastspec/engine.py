@@ -76,21 +76,51 @@ class _StopMatcher:
         return out
 
 
+def _check_same_tokenizer(target: Tokenizer, draft: Tokenizer, draft_path: str, target_path: str) -> None:
+    """A draft must produce the target's token ids: same vocabulary, special ids and token texts."""
+    from . import ModelError
+
+    who = f"draft {draft_path!r} cannot draft for {target_path!r}: "
+    if draft.vocab_size != target.vocab_size:
+        raise ModelError(who + f"vocabulary size {draft.vocab_size} vs {target.vocab_size}")
+    if (draft.bos_id, draft.eos_id) != (target.bos_id, target.eos_id):
+        raise ModelError(who + f"special tokens bos/eos {draft.bos_id}/{draft.eos_id} vs {target.bos_id}/{target.eos_id}")
+    for i in range(target.vocab_size):
+        if draft.token_text(i) != target.token_text(i):
+            raise ModelError(who + f"token {i} is {draft.token_text(i)!r} vs {target.token_text(i)!r}")
+
+
 class Engine:
     """A loaded model. `target` is a path (GGUF, safetensors checkpoint) or a known model name."""
 
-    def __init__(self, target: Union[str, "os.PathLike[str]"], *, threads: Optional[int] = None,
-                 context: int = 4096):
+    def __init__(self, target: Union[str, "os.PathLike[str]"], *, draft: Optional[str] = None,
+                 k: Optional[int] = None, threads: Optional[int] = None, context: int = 4096,
+                 trace: Optional[str] = None, k_max: int = 8):
+        """draft: None (plain decoding), "ngram" (prompt lookup), or a draft model (path or known
+        name) sharing the target's tokenizer. k: draft tokens per step, fixed; None = adaptive.
+        trace: a JSONL file receiving one line per target pass (proposal and outcome)."""
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be an integer >= 1 or None (got {threads!r})")
         if not isinstance(context, int) or context < 2:
             raise ValueError(f"context must be an integer >= 2 (got {context!r})")
+        if k is not None and (not isinstance(k, int) or k < 1):
+            raise ValueError(f"k must be an integer >= 1, or None for the adaptive controller (got {k!r})")
         self.path = models.path(target)
+        self.tokenizer = Tokenizer.from_model(self.path)
+        spec = _core.SpecOptions()
+        spec.k, spec.k_max = k or 0, max(k_max, k or 0)
+        spec.trace_path = os.fspath(trace) if trace else ""
+        self.draft = draft
+        if draft is not None and draft != "ngram":
+            draft_path = models.path(draft)
+            _check_same_tokenizer(self.tokenizer, Tokenizer.from_model(draft_path), draft_path, self.path)
+            spec.draft = draft_path
+        elif draft == "ngram":
+            spec.draft = "ngram"
         opts = _core.EngineOptions()
         opts.threads = threads or 0
         opts.context = context
-        self._core = _core.Engine(self.path, opts)
-        self.tokenizer = Tokenizer.from_model(self.path)
+        self._core = _core.Engine(self.path, opts, spec)
         self.last_stats: Optional[Dict[str, float]] = None
 
     @property
@@ -166,6 +196,9 @@ class Engine:
             n = stats["tokens"]
             stats["tokens_per_s"] = (n - 1) / stats["decode_s"] if n > 1 and stats["decode_s"] > 0 else 0.0
             stats["prefill_tokens_per_s"] = stats["prompt_tokens"] / stats["prefill_s"] if stats["prefill_s"] > 0 else 0.0
+            stats["acceptance_rate"] = stats["accepted"] / stats["drafted"] if stats["drafted"] else 0.0
+            decode_passes = stats["target_passes"] - 1
+            stats["tokens_per_pass"] = (n - 1) / decode_passes if decode_passes > 0 else float(n)
             self.last_stats = stats
             if _result is not None:
                 _result.text, _result.tokens, _result.stats = "".join(text_parts), generated, stats

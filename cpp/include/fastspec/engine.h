@@ -1,7 +1,9 @@
-// The public C++ API: an Engine owns a model (mapped file + backend); a Session generates for one
-// request, pull-based: each step() runs one decode round and returns the tokens it committed.
+// The public C++ API: an Engine owns a target model (mapped file + backend) and optionally a
+// drafter; a Session generates for one request, pull-based: each step() runs one draft -> verify
+// -> accept round and returns the tokens it committed.
 #pragma once
 #include <cstdint>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,21 +17,29 @@ class Transformer;
 class Backend;
 class KvCache;
 class Rng;
+class Drafter;
+class KController;
 
 struct SessionStats {
   int64_t prompt_tokens = 0;
   int64_t tokens = 0;          // generated (committed) tokens
-  int64_t target_passes = 0;   // forward passes of the target (prefill counts as one)
+  int64_t target_passes = 0;   // target forward passes (the prefill counts as one)
+  int64_t drafted = 0;         // draft tokens proposed and verified
+  int64_t accepted = 0;        // of those, accepted
+  std::vector<int64_t> accepted_by_position;  // [k_max] accepts at draft position i
   double prefill_s = 0;        // prompt forward
-  double decode_s = 0;         // everything after the prefill (forwards + sampling)
-  double sample_s = 0;         // sampling alone
+  double decode_s = 0;         // everything after the prefill
+  double draft_s = 0;          // drafting (inside decode_s)
+  double verify_s = 0;         // target passes after the prefill (inside decode_s)
+  double sample_s = 0;         // sampling and rejection sampling (inside decode_s)
 };
 
 class Session {
  public:
   ~Session();
-  // One round: prefill (first call) or one decode pass; returns the tokens committed (empty once
-  // finished). Stops at an id in stop_ids (the stop token is returned, then finished) or max_tokens.
+  // One round: prefill (first call), else draft k tokens, verify them in one target pass, accept a
+  // prefix, add the recovered or bonus token. Returns the committed tokens (empty once finished).
+  // Stops after an id in stop_ids (which is returned) or at max_tokens.
   std::vector<int32_t> step();
   bool finished() const { return finished_; }
   const std::string& finish_reason() const { return finish_reason_; }  // "stop" | "length" | ""
@@ -38,14 +48,19 @@ class Session {
  private:
   friend class Engine;
   Session() = default;
+  std::vector<int32_t> commit(std::vector<int32_t> tokens);
+
   const Transformer* model_ = nullptr;
   Backend* backend_ = nullptr;
   std::unique_ptr<KvCache> kv_;
   std::unique_ptr<Rng> rng_;
+  std::unique_ptr<Drafter> drafter_;
+  std::unique_ptr<KController> controller_;
+  std::unique_ptr<std::ofstream> trace_;
   SamplingOptions sampling_;
-  std::vector<int32_t> prompt_, stop_ids_;
-  std::vector<float> logits_;  // [vocab] of the last committed position
-  int32_t last_ = -1;
+  std::vector<int32_t> context_, stop_ids_;  // context_: prompt + committed tokens
+  int64_t prompt_len_ = 0;
+  std::vector<float> logits_;  // [k_max + 1, vocab] scratch for verify passes
   bool finished_ = false;
   std::string finish_reason_;
   SessionStats stats_;
@@ -70,10 +85,13 @@ class Context {
 
 class Engine {
  public:
-  Engine(const std::string& path, const EngineOptions& opts);
+  // spec.draft: "" (plain), "ngram", or a draft model path (checked for compatibility: vocabulary,
+  // tokenizer; ModelError explains a mismatch).
+  Engine(const std::string& path, const EngineOptions& opts, const SpecOptions& spec = SpecOptions());
   ~Engine();
   const ModelConfig& config() const;
   const EngineOptions& options() const { return opts_; }
+  const SpecOptions& spec() const { return spec_; }
   int threads() const;
 
   // logits [ids.size(), vocab] of ids run from an empty context.
@@ -84,7 +102,8 @@ class Engine {
 
  private:
   EngineOptions opts_;
-  std::unique_ptr<Transformer> model_;
+  SpecOptions spec_;
+  std::unique_ptr<Transformer> model_, draft_model_;
   std::unique_ptr<Backend> backend_;
 };
 

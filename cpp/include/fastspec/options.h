@@ -1,6 +1,7 @@
 // Options, one struct per concern; defaults documented on each field. Bound to Python once.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace fastspec {
 
@@ -15,6 +16,18 @@ struct SamplingOptions {
   float top_p = 1.0f;        // keep the smallest most-probable set with mass >= top_p; 1 = off
   uint64_t seed = 0;         // seed of the request's generator (the same seed gives the same text)
   int64_t max_tokens = 256;  // stop after this many generated tokens (>= 1)
+};
+
+// Speculative decoding. With draft == "" the engine decodes plainly (one target pass per token).
+struct SpecOptions {
+  std::string draft;            // "" (none) | "ngram" (prompt lookup) | path of a draft model file
+  int32_t k = 0;                // draft tokens per step, fixed; 0 = chosen each step by the controller
+  int32_t k_max = 8;            // the controller's upper bound on k
+  int32_t ngram_min = 1;        // n-gram drafter: shortest suffix length to look up
+  int32_t ngram_max = 4;        // n-gram drafter: longest suffix length (longest match wins)
+  float draft_min_prob = 0.3f;  // model drafter: stop drafting once the draft's own top
+                                //   probability falls below this (0 = always draft k)
+  std::string trace_path;       // JSONL trace of every proposal and its outcome ("" = off)
 };
 
 }  // namespace fastspec

@@ -1,54 +1,87 @@
-// Engine and the plain decoding Session.
+// Engine (models, backend, draft compatibility) and Context. The generation loop is session.cpp.
 #include "fastspec/engine.h"
-
-#include <chrono>
 
 #include "backend/cpu/cpu_backend.h"
 #include "fastspec/model_file.h"
 #include "fastspec/status.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
+#include "spec/controller.h"
+#include "spec/drafter.h"
 #include "spec/sampler.h"
 
 namespace fastspec {
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+// A draft must speak the target's token ids: same vocabulary size and, where both files carry
+// tokenizer data (GGUF), the same tokenizer kind, special ids and token texts.
+void check_draft_compatible(const ModelFile& t, const ModelFile& d) {
+  const std::string who = "draft '" + d.path() + "' does not match target '" + t.path() + "': ";
+  if (t.config().vocab_size != d.config().vocab_size)
+    throw ModelError(who + "vocabulary size " + std::to_string(d.config().vocab_size) + " vs " +
+                     std::to_string(t.config().vocab_size));
+  const char* keys[] = {"tokenizer.ggml.model", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
+  for (const char* key : keys) {
+    const MetaValue* a = meta_find(t.metadata(), key);
+    const MetaValue* b = meta_find(d.metadata(), key);
+    if (!a || !b) continue;
+    const bool same = a->kind == MetaValue::Kind::String ? (b->kind == a->kind && a->s == b->s)
+                                                         : (b->is_number() && a->is_number() && a->as_int() == b->as_int());
+    if (!same) throw ModelError(who + "tokenizer metadata '" + key + "' differs");
+  }
+  const MetaValue* ta = meta_find(t.metadata(), "tokenizer.ggml.tokens");
+  const MetaValue* tb = meta_find(d.metadata(), "tokenizer.ggml.tokens");
+  if (ta && tb) {
+    if (ta->array_size() != tb->array_size())
+      throw ModelError(who + "tokenizer has " + std::to_string(tb->array_size()) + " tokens vs " +
+                       std::to_string(ta->array_size()));
+    for (size_t i = 0; i < ta->strings.size() && i < tb->strings.size(); ++i)
+      if (ta->strings[i] != tb->strings[i])
+        throw ModelError(who + "token " + std::to_string(i) + " is '" + tb->strings[i] + "' vs '" + ta->strings[i] + "'");
+  }
 }
 
 }  // namespace
 
-Engine::Engine(const std::string& path, const EngineOptions& opts) : opts_(opts) {
+Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOptions& spec)
+    : opts_(opts), spec_(spec) {
   std::shared_ptr<const ModelFile> file = ModelFile::open(path);
   model_ = std::make_unique<Transformer>(file);
   const ModelConfig& c = model_->config();
   if (opts_.context < 1) throw InvalidArgument("context must be >= 1 (got " + std::to_string(opts_.context) + ")");
   if (c.context_length > 0 && opts_.context > c.context_length) opts_.context = c.context_length;
+  if (spec_.k < 0) throw InvalidArgument("k must be >= 1, or 0 for the adaptive controller (got " + std::to_string(spec_.k) + ")");
+  if (spec_.k_max < 1) throw InvalidArgument("k_max must be >= 1 (got " + std::to_string(spec_.k_max) + ")");
+  if (spec_.k > spec_.k_max) spec_.k_max = spec_.k;
+  if (spec_.ngram_min < 1 || spec_.ngram_max < spec_.ngram_min)
+    throw InvalidArgument("ngram lengths must satisfy 1 <= ngram_min <= ngram_max");
+  if (!spec_.draft.empty() && spec_.draft != "ngram") {
+    std::shared_ptr<const ModelFile> dfile = ModelFile::open(spec_.draft);
+    draft_model_ = std::make_unique<Transformer>(dfile);
+    check_draft_compatible(*file, *dfile);
+    const int64_t dctx = draft_model_->config().context_length;
+    if (dctx > 0 && dctx < opts_.context)
+      throw ModelError("draft '" + spec_.draft + "' has a context of " + std::to_string(dctx) +
+                       " positions, less than the " + std::to_string(opts_.context) +
+                       " this engine uses; pass context=" + std::to_string(dctx) + " or a larger draft");
+  }
   const int threads = opts_.threads > 0 ? opts_.threads : cpu::physical_cores();
   backend_ = std::make_unique<cpu::CpuBackend>(threads);
 }
 
 Engine::~Engine() = default;
-Session::~Session() = default;
+Context::~Context() = default;
 
 const ModelConfig& Engine::config() const { return model_->config(); }
 int Engine::threads() const { return static_cast<cpu::CpuBackend*>(backend_.get())->threads(); }
 
 std::vector<float> Engine::logits(const std::vector<int32_t>& ids) {
-  const ModelConfig& c = model_->config();
-  if (ids.empty()) throw InvalidArgument("logits: ids is empty");
   if (static_cast<int64_t>(ids.size()) > opts_.context)
     throw InvalidArgument("logits: " + std::to_string(ids.size()) + " tokens exceed the context of " +
                           std::to_string(opts_.context));
-  KvCache kv(c.n_layers, static_cast<int64_t>(ids.size()), c.n_kv_heads, c.head_dim);
-  std::vector<float> out(ids.size() * static_cast<size_t>(c.vocab_size));
-  const int64_t T = static_cast<int64_t>(ids.size());
-  model_->forward(*backend_, kv, ids.data(), T, out.data(), T);
-  return out;
+  auto ctx = new_context();
+  return ctx->forward(ids);
 }
-
-Context::~Context() = default;
 
 std::unique_ptr<Context> Engine::new_context() {
   const ModelConfig& c = model_->config();
@@ -91,42 +124,20 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   s->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim);
   s->rng_ = std::make_unique<Rng>(sampling.seed);
   s->sampling_ = sampling;
-  s->prompt_ = prompt;
+  s->context_ = prompt;
+  s->prompt_len_ = static_cast<int64_t>(prompt.size());
   s->stop_ids_ = stop_ids;
-  s->logits_.resize(static_cast<size_t>(c.vocab_size));
-  s->stats_.prompt_tokens = static_cast<int64_t>(prompt.size());
+  s->stats_.prompt_tokens = s->prompt_len_;
+  s->stats_.accepted_by_position.assign(static_cast<size_t>(spec_.k_max), 0);
+  s->logits_.resize(static_cast<size_t>((spec_.k_max + 1) * c.vocab_size));
+  s->controller_ = std::make_unique<KController>(spec_);
+  if (spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
+  else if (draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, spec_);
+  if (!spec_.trace_path.empty()) {
+    s->trace_ = std::make_unique<std::ofstream>(spec_.trace_path, std::ios::app);
+    if (!*s->trace_) throw IoError(spec_.trace_path + ": cannot open the trace file for writing");
+  }
   return s;
-}
-
-std::vector<int32_t> Session::step() {
-  if (finished_) return {};
-  const int64_t vocab = model_->vocab_size();
-  const double t0 = now_s();
-  if (last_ < 0) {  // prefill
-    model_->forward(*backend_, *kv_, prompt_.data(), static_cast<int64_t>(prompt_.size()), logits_.data(), 1);
-    stats_.prefill_s += now_s() - t0;
-  } else {
-    model_->forward(*backend_, *kv_, &last_, 1, logits_.data(), 1);
-  }
-  ++stats_.target_passes;
-  const double t1 = now_s();
-  const int32_t tok = sample_token(logits_.data(), vocab, sampling_, *rng_);
-  const double t2 = now_s();
-  stats_.sample_s += t2 - t1;
-  if (stats_.target_passes > 1) stats_.decode_s += t2 - t0;
-  else stats_.decode_s += t2 - t1;
-  last_ = tok;
-  ++stats_.tokens;
-  for (int32_t s : stop_ids_)
-    if (s == tok) {
-      finished_ = true;
-      finish_reason_ = "stop";
-    }
-  if (!finished_ && (stats_.tokens >= sampling_.max_tokens || kv_->length() + 1 > kv_->n_ctx())) {
-    finished_ = true;
-    finish_reason_ = "length";
-  }
-  return {tok};
 }
 
 }  // namespace fastspec

@@ -77,9 +77,9 @@ void CpuBackend::matmul(const Weight& w, const float* x, float* y, int64_t T) {
     row.resize(static_cast<size_t>(w.cols));
     const int64_t r0 = task * kRowsPerTask, r1 = std::min(w.rows, r0 + kRowsPerTask);
     for (int64_t r = r0; r < r1; ++r) {
-      // One activation row: the fused kernel (bit-equal to the path below, see dequant_fast.h).
-      if (T == 1 && w.type != DType::AWQ_INT4 &&
-          dot_row_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, w.cols, y + r))
+      // Up to kMaxFusedRows activation rows: the fused kernel (bit-equal to the path below).
+      if (w.type != DType::AWQ_INT4 &&
+          dot_rows_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, T, w.cols, y + r, w.rows))
         continue;
       dequant_weight_row(w, r, row.data());
       for (int64_t t = 0; t < T; ++t) y[t * w.rows + r] = dot_f32(row.data(), x + t * w.cols, w.cols);

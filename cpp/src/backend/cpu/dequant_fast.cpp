@@ -65,19 +65,31 @@ inline void block_q4_1(const uint8_t* src, __m256 v[4]) {
   for (int k = 0; k < 4; ++k) v[k] = _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(widen_u8(parts[k]))), m);
 }
 
-template <void (*Block)(const uint8_t*, __m256*)>
-float dot_blocks(const uint8_t* w, const float* x, int64_t nb, int64_t block_bytes) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  __m256 v[4];
-  for (int64_t b = 0; b < nb; ++b, w += block_bytes, x += 32) {
-    Block(w, v);
-    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(v[k], _mm256_loadu_ps(x + 8 * k), acc[k]);
-  }
-  // The combine of dot_f32: (acc0 + acc1) + (acc2 + acc3), then lanes pairwise.
+// The combine of dot_f32: (acc0 + acc1) + (acc2 + acc3), then lanes pairwise.
+inline float combine(const __m256 acc[4]) {
   const __m256 a = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
   alignas(32) float l[8];
   _mm256_store_ps(l, a);
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+// y[t * y_stride] = dot(dequant(w), x[t, :]) for t < T: each block is decoded once and used for
+// all T rows; each row keeps its own four accumulators (the order of the one-row kernel).
+template <void (*Block)(const uint8_t*, __m256*)>
+void dot_blocks(const uint8_t* w, const float* x, int64_t T, int64_t cols, int64_t block_bytes, float* y,
+                int64_t y_stride) {
+  __m256 acc[kMaxFusedRows][4];
+  for (int64_t t = 0; t < T; ++t)
+    for (int k = 0; k < 4; ++k) acc[t][k] = _mm256_setzero_ps();
+  __m256 v[4];
+  for (int64_t c = 0; c < cols; c += 32, w += block_bytes) {
+    Block(w, v);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* xt = x + t * cols + c;
+      for (int k = 0; k < 4; ++k) acc[t][k] = _mm256_fmadd_ps(v[k], _mm256_loadu_ps(xt + 8 * k), acc[t][k]);
+    }
+  }
+  for (int64_t t = 0; t < T; ++t) y[t * y_stride] = combine(acc[t]);
 }
 
 template <void (*Block)(const uint8_t*, __m256*)>
@@ -92,18 +104,18 @@ void row_blocks(const uint8_t* src, float* dst, int64_t nb, int64_t block_bytes)
 }  // namespace
 #endif
 
-bool dot_row_fast(DType t, const void* w, const float* x, int64_t n, float* out) {
+bool dot_rows_fast(DType t, const void* w, const float* x, int64_t T, int64_t n, float* y, int64_t y_stride) {
 #if defined(__AVX2__) && defined(__FMA__)
-  if (n % 32 != 0) return false;
+  if (n % 32 != 0 || T < 1 || T > kMaxFusedRows) return false;
   const auto* s = static_cast<const uint8_t*>(w);
   switch (t) {
-    case DType::Q8_0: *out = dot_blocks<block_q8_0>(s, x, n / 32, 34); return true;
-    case DType::Q4_0: *out = dot_blocks<block_q4_0>(s, x, n / 32, 18); return true;
-    case DType::Q4_1: *out = dot_blocks<block_q4_1>(s, x, n / 32, 20); return true;
+    case DType::Q8_0: dot_blocks<block_q8_0>(s, x, T, n, 34, y, y_stride); return true;
+    case DType::Q4_0: dot_blocks<block_q4_0>(s, x, T, n, 18, y, y_stride); return true;
+    case DType::Q4_1: dot_blocks<block_q4_1>(s, x, T, n, 20, y, y_stride); return true;
     default: return false;
   }
 #else
-  (void)t; (void)w; (void)x; (void)n; (void)out;
+  (void)t; (void)w; (void)x; (void)T; (void)n; (void)y; (void)y_stride;
   return false;
 #endif
 }

@@ -11,9 +11,12 @@ namespace fastspec::cpu {
 // dst[n] = dequant(src); false (nothing written) when this type has no fast path on this CPU.
 bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n);
 
-// *out = dot(dequant(w[n]), x[n]) fused (no scratch row), for one activation row. Bit-equal to
-// dot_f32(dequantize_row(w), x): the same four 8-lane accumulators take the same elements in the
-// same order and are combined the same way. false when this type has no fused path.
-bool dot_row_fast(DType t, const void* w, const float* x, int64_t n, float* out);
+// Fused dequant-dot for up to kMaxFusedRows activation rows (decode and verify passes):
+//   y[t * y_stride] = dot(dequant(w[n]), x[t, 0:n])  for t < T
+// Bit-equal to dot_f32(dequantize_row(w), x[t]): the same four 8-lane accumulators take the same
+// elements in the same order and are combined the same way, whatever T is. false when this type
+// has no fused path (or T is out of range).
+constexpr int64_t kMaxFusedRows = 16;
+bool dot_rows_fast(DType t, const void* w, const float* x, int64_t T, int64_t n, float* y, int64_t y_stride);
 
 }  // namespace fastspec::cpu

@@ -1,0 +1,56 @@
+#include "spec/controller.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fastspec {
+namespace {
+
+constexpr double kEma = 0.15;       // weight of the newest observation
+constexpr double kMargin = 1.03;    // speculation must beat plain decoding by 3% to be used
+constexpr int64_t kProbeMax = 256;  // longest run of plain steps between probes
+
+void ema(double& acc, double x) { acc = acc < 0 ? x : (1 - kEma) * acc + kEma * x; }
+
+}  // namespace
+
+KController::KController(const SpecOptions& s) : fixed_k_(s.k), k_max_(std::max(1, s.k_max)) {}
+
+int32_t KController::choose() {
+  if (fixed_k_ > 0) return fixed_k_;
+  if (a_ <= 0) return 0;                      // measure one plain pass first
+  if (b_ < 0) return std::min(4, k_max_);     // then one speculative step to measure verify cost
+  const double plain_rate = 1.0 / a_;
+  int32_t best_k = 0;
+  double best_rate = plain_rate * kMargin;
+  for (int32_t k = 1; k <= k_max_; ++k) {
+    const double expected = 1.0 + (alpha_ >= 1.0 ? k : alpha_ * (1.0 - std::pow(alpha_, k)) / (1.0 - alpha_));
+    const double rate = expected / (k * std::max(0.0, t_draft_) + a_ + b_ * k);
+    if (rate > best_rate) best_rate = rate, best_k = k;
+  }
+  if (best_k > 0) {
+    plain_streak_ = 0;
+    probe_every_ = 8;
+    return best_k;
+  }
+  if (++plain_streak_ >= probe_every_) {  // probe: drafts may have become good again
+    plain_streak_ = 0;
+    probe_every_ = std::min(kProbeMax, probe_every_ * 2);
+    return 1;
+  }
+  return 0;
+}
+
+void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s) {
+  if (k <= 0) return;
+  // Geometric MLE over this step: n successes, then one failure unless all k were accepted.
+  const double trials = n_accepted + (n_accepted < k ? 1 : 0);
+  if (trials > 0) alpha_ = (1 - kEma) * alpha_ + kEma * (n_accepted / trials);
+  alpha_ = std::min(0.99, std::max(0.01, alpha_));
+  ema(t_draft_, draft_s / k);
+  if (a_ > 0) ema(b_, std::max(0.0, (verify_s - a_) / k));
+}
+
+void KController::observe_plain(double pass_s) { ema(a_, pass_s); }
+
+}  // namespace fastspec

@@ -1,0 +1,31 @@
+// Draft-length controller. Model: each draft token is accepted with probability alpha given the
+// previous ones were (geometric), so k drafts commit E(k) = 1 + alpha (1 - alpha^k) / (1 - alpha)
+// tokens. A step costs k * t_draft + t_verify(k + 1 rows), t_verify(r) = a + b (r - 1), where a
+// is a plain decode pass. k is the argmax over [1, k_max] of E(k) / cost(k); when no k beats plain
+// decoding (1 / a) speculation is off, with sparse probes (k = 1) to notice when drafts improve.
+// All quantities are exponential moving averages of what the session measured.
+#pragma once
+#include <cstdint>
+
+#include "fastspec/options.h"
+
+namespace fastspec {
+
+class KController {
+ public:
+  explicit KController(const SpecOptions& s);
+  int32_t choose();  // 0 = plain step
+  // One speculative step: k drafts proposed, n accepted, its draft and verify times.
+  void observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s);
+  void observe_plain(double pass_s);
+  double alpha() const { return alpha_; }
+
+ private:
+  int32_t fixed_k_, k_max_;
+  double alpha_ = 0.6;        // prior acceptance
+  double a_ = -1, b_ = -1;    // plain pass; extra cost per verify row (s)
+  double t_draft_ = -1;       // per drafted token (s)
+  int64_t plain_streak_ = 0, probe_every_ = 8;
+};
+
+}  // namespace fastspec

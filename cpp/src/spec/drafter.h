@@ -1,0 +1,41 @@
+// Drafters behind one interface. A drafter proposes up to k tokens continuing `context` (prompt +
+// committed tokens), each with the distribution q it was drawn from (one-hot for deterministic
+// drafters). It may propose fewer (or none) when it has nothing good to offer.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fastspec/options.h"
+#include "spec/sampler.h"
+
+namespace fastspec {
+
+class Backend;
+class Transformer;
+class KvCache;
+
+struct Proposal {
+  std::vector<int32_t> tokens;  // [n <= k]
+  std::vector<SparseDist> q;    // [n] distributions the tokens were drawn from
+};
+
+class Drafter {
+ public:
+  virtual ~Drafter() = default;
+  virtual const char* name() const = 0;
+  // Draws with rng when sampling (temperature > 0); greedy drafts take the argmax.
+  virtual Proposal propose(const std::vector<int32_t>& context, int32_t k, const SamplingOptions& o, Rng& rng) = 0;
+};
+
+// Prompt lookup: the most recent earlier occurrence of the context's last n tokens (n from
+// ngram_max down to ngram_min) and the tokens that followed it.
+std::unique_ptr<Drafter> make_ngram_drafter(const SpecOptions& spec);
+
+// A smaller model sharing the tokenizer, with its own KV cache kept in sync with the context
+// (rolled back to the longest common prefix before each proposal).
+std::unique_ptr<Drafter> make_model_drafter(const Transformer& model, Backend& backend, int64_t n_ctx,
+                                            const SpecOptions& spec);
+
+}  // namespace fastspec
