@@ -8,15 +8,18 @@ Two checks, the exact and the distributional tier of DESIGN.md ("Tests"):
    token the engine's own plain greedy output. A divergence is reported with its token index, the
    two tokens and the target's top-2 logit margin at that position (a tiny margin points at
    numerics that differ between one-row and many-row passes; a large one at a logic bug).
-2. Sampled tokens. `samples` runs of the first two tokens sampled with speculation (one seed each)
-   against the *exact* plain distribution of those two tokens, computed from the target's logits
-   (`Engine.logits`) and the plain sampler's processed distribution; a chi-square goodness-of-fit
-   test over bins of expected count >= 5 (small cells lumped). A token the plain sampler can never
-   produce (probability exactly 0, e.g. cut by top-k) fails at once.
+2. Sampled tokens. `samples` short runs with speculation at a fixed k (one seed each). The engine
+   samples the first token straight from the prefill, so the tokens that speculation produces
+   first are tokens 2 and 3 (one draft/verify step). Their counts, given token 1, are compared
+   with the *exact* plain conditional distribution computed from the target's logits
+   (`Engine.logits`) and the plain sampler's processed distribution: a chi-square goodness-of-fit
+   test stratified by token 1 (the most frequent first tokens), over cells of expected count >= 5
+   (smaller ones lumped). A token the plain sampler can never produce (probability exactly 0, e.g.
+   cut by top-k) fails at once.
 
 The verdict is PASS when every greedy prompt is identical and the p-value is >= alpha.
-The statistics helpers (`chi2_sf`, `chi_square_test`, `two_token_distribution`) are used by the
-test-suite as well. scipy is used for the chi-square survival function when installed; otherwise a
+The statistics helpers (`chi2_sf`, `chi_square_test`, `stratified_chi_square`, `two_token_distribution`)
+are used by the test-suite as well. scipy is used for the chi-square survival function when installed; otherwise a
 small own implementation (regularized upper incomplete gamma) gives the same figures.
 """
 from __future__ import annotations
@@ -43,6 +46,9 @@ PROMPTS = [
 # The sampled check: a repetitive prompt, so that prompt-lookup drafters propose tokens.
 SAMPLING_PROMPT = "one two three four one two three four one two three four one two"
 
+SAMPLED_K = 2     # draft length of the sampled check when the audited k is adaptive
+MAX_STRATA = 8    # sampled check: first tokens looked at (the most frequent)
+MIN_STRATUM = 20  # ... and only those seen at least this often
 ANY = "*"      # the second-token wildcard of a lumped cell: (t1, ANY)
 OTHER = "other"  # the bin of all lumped cells
 
@@ -116,35 +122,61 @@ class ChiSquare:
         return s
 
 
+def bin_cells(probs: Dict[Hashable, float], n: int, min_expected: float = 5.0) -> List[Tuple[Hashable, List[Hashable], float]]:
+    """Bins for a chi-square test of n samples: (label, cells, expected count). Cells with expected
+    count >= min_expected are bins of their own (most probable first); the others are lumped into
+    one bin, OTHER (merged into the smallest kept bin when the lump itself is too small)."""
+    total = float(sum(probs.values()))
+    cells = sorted((c for c in probs if probs[c] > 0), key=lambda c: (-probs[c], repr(c)))
+    kept = [c for c in cells if n * probs[c] / total >= min_expected]
+    lumped = cells[len(kept):]
+    bins: List[Tuple[Hashable, List[Hashable], float]] = [(c, [c], n * probs[c] / total) for c in kept]
+    if lumped:
+        e = sum(n * probs[c] / total for c in lumped)
+        if e >= min_expected or not bins:
+            bins.append((OTHER, lumped, e))
+        else:
+            label, cs, e0 = bins[-1]
+            bins[-1] = ((label, OTHER), cs + lumped, e0 + e)
+    return bins
+
+
 def chi_square_test(observed: Dict[Hashable, int], probs: Dict[Hashable, float], *,
                     min_expected: float = 5.0) -> ChiSquare:
-    """Pearson goodness of fit of counts `observed` against cell probabilities `probs` (summing to 1).
-    Cells with expected count < min_expected are lumped into one bin (merged into the smallest kept
-    bin if the lump itself is too small). An observed cell absent from `probs` or of probability 0
-    makes the result impossible: statistic inf, p-value 0."""
+    """Pearson goodness of fit of counts `observed` against cell probabilities `probs` (normalized
+    here), over bin_cells' bins. An observed cell absent from `probs` or of probability 0 makes the
+    result impossible: statistic inf, p-value 0."""
     n = int(sum(observed.values()))
     impossible = [c for c, o in observed.items() if o > 0 and probs.get(c, 0.0) <= 0.0]
     if impossible:
         return ChiSquare(float("inf"), max(1, len(probs) - 1), 0.0, n, [], impossible)
-    total = float(sum(probs.values()))
-    cells = sorted(probs, key=lambda c: (-probs[c], repr(c)))
-    kept = [c for c in cells if probs[c] > 0 and n * probs[c] / total >= min_expected]
-    lumped = [c for c in cells if probs[c] > 0 and c not in set(kept)]
-    bins: List[List] = [[c, observed.get(c, 0), n * probs[c] / total] for c in kept]
-    if lumped:
-        o = sum(observed.get(c, 0) for c in lumped)
-        e = sum(n * probs[c] / total for c in lumped)
-        if e >= min_expected or not bins:
-            bins.append([OTHER, o, e])
-        else:
-            bins[-1][0] = (bins[-1][0], OTHER)
-            bins[-1][1] += o
-            bins[-1][2] += e
+    bins = [(label, sum(observed.get(c, 0) for c in cs), e) for label, cs, e in bin_cells(probs, n, min_expected)]
     if len(bins) < 2:
-        return ChiSquare(0.0, 0, 1.0, n, [tuple(b) for b in bins])
+        return ChiSquare(0.0, 0, 1.0, n, bins)
     stat = float(sum((o - e) ** 2 / e for _, o, e in bins))
     dof = len(bins) - 1
-    return ChiSquare(stat, dof, chi2_sf(stat, dof), n, [tuple(b) for b in bins])
+    return ChiSquare(stat, dof, chi2_sf(stat, dof), n, bins)
+
+
+def stratified_chi_square(observed: Dict[Hashable, Dict[Hashable, int]],
+                          probs: Dict[Hashable, Dict[Hashable, float]], *, min_expected: float = 5.0) -> ChiSquare:
+    """Conditional goodness of fit: for each stratum s (e.g. the first sampled token), the counts
+    observed[s] against the conditional cell probabilities probs[s] with the stratum's own total;
+    the statistics and degrees of freedom add up. Strata missing from `probs` are left out (choose
+    them by something that does not depend on the cells, such as their size)."""
+    stat, dof, n, bins, impossible = 0.0, 0, 0, [], []
+    for s, obs in observed.items():
+        if s not in probs:
+            continue
+        r = chi_square_test(obs, probs[s], min_expected=min_expected)
+        n += r.n
+        impossible += [(s, c) for c in r.impossible]
+        stat += r.statistic
+        dof += r.dof
+        bins += [((s, label), o, e) for label, o, e in r.bins]
+    if impossible:
+        return ChiSquare(float("inf"), max(1, dof), 0.0, n, bins, impossible)
+    return ChiSquare(stat, dof, chi2_sf(stat, dof) if dof else 1.0, n, bins)
 
 
 def sampling_options(temperature: float, top_k: int = 0, top_p: float = 1.0):
@@ -162,32 +194,36 @@ def processed(logits_row: np.ndarray, temperature: float, top_k: int = 0, top_p:
 
 def two_token_distribution(logits_fn: Callable[[List[int]], np.ndarray], ids: Sequence[int], *,
                            temperature: float, top_k: int = 0, top_p: float = 1.0,
-                           stop_ids: Sequence[int] = (), expand_min: float = 0.0,
-                           max_expand: int = 64) -> Dict[Tuple[int, object], float]:
-    """The exact plain distribution of the first two generated tokens as cells {(t1, t2): prob}.
-    First tokens with probability >= expand_min (at most max_expand of them, most probable first)
-    get their second-token row from the logits of ids + [t1]; every other first token t1 is one
-    lumped cell (t1, ANY) (also a stop token t1: generation ends after it)."""
+                           stop_ids: Sequence[int] = (), expand_min: float = 0.0, max_expand: int = 64,
+                           processed_fn: Optional[Callable[..., Dict[int, float]]] = None
+                           ) -> Dict[Tuple[int, object], float]:
+    """The exact plain distribution of the next two tokens after `ids` as cells {(a, b): prob}.
+    First tokens a with probability >= expand_min (at most max_expand of them, most probable first)
+    get their second-token row from the logits of ids + [a]; every other first token is one lumped
+    cell (a, ANY) (so is a stop token: generation ends after it). processed_fn(logits_row,
+    temperature, top_k, top_p) -> {id: prob} defaults to the plain sampler's (`processed`)."""
+    proc = processed_fn or processed
     ids = [int(i) for i in ids]
-    p1 = processed(logits_fn(ids)[-1], temperature, top_k, top_p)
+    p1 = proc(logits_fn(ids)[-1], temperature, top_k, top_p)
     stop = set(int(s) for s in stop_ids)
-    expand = [t for t in sorted(p1, key=lambda t: -p1[t]) if p1[t] >= expand_min and t not in stop][:max_expand]
+    expand = [t for t in sorted(p1, key=lambda t: (-p1[t], t)) if p1[t] >= expand_min and t not in stop][:max_expand]
     cells: Dict[Tuple[int, object], float] = {}
-    for t1, a in p1.items():
-        if t1 not in expand:
-            cells[(t1, ANY)] = a
-    for t1 in expand:
-        for t2, b in processed(logits_fn(ids + [t1])[-1], temperature, top_k, top_p).items():
-            cells[(t1, t2)] = p1[t1] * b
+    for a, pa in p1.items():
+        if a not in expand and pa > 0:
+            cells[(a, ANY)] = pa
+    for a in expand:
+        for b, pb in proc(logits_fn(ids + [a])[-1], temperature, top_k, top_p).items():
+            if pb > 0:
+                cells[(a, b)] = p1[a] * pb
     return cells
 
 
 def cell_of(tokens: Sequence[int], cells: Dict[Tuple[int, object], float]) -> Tuple[int, object]:
-    """The cell of two_token_distribution that a generated sequence falls in."""
-    t1 = int(tokens[0])
-    if (t1, ANY) in cells or len(tokens) < 2:
-        return (t1, ANY)
-    return (t1, int(tokens[1]))
+    """The cell of two_token_distribution that the two tokens (or one, then a stop) fall in."""
+    a = int(tokens[0])
+    if (a, ANY) in cells or len(tokens) < 2:
+        return (a, ANY)
+    return (a, int(tokens[1]))
 
 
 # ---- the audit ------------------------------------------------------------------------------------
@@ -268,26 +304,45 @@ def run_audit(model: str, draft: str, *, k: Optional[int] = None, prompts: int =
         say(f"greedy identity: {len(chosen)} prompts, {compared} tokens compared: "
             f"{'identical' if greedy_ok else f'{len(divergences)} divergent'}")
 
-    # 2. sampled first two tokens vs the exact plain distribution
+    # 2. sampled tokens vs the exact plain distribution. The engine samples the first token from the
+    # prefill (no speculation), so the check is on the next two tokens -- the first speculative step
+    # -- given the first: strata by token 1, cells (token 2, token 3).
     chi = None
     if samples:
+        ks = k if k is not None else SAMPLED_K  # a fixed k, so the first decode step drafts
+        sampler = spec if k is not None else Engine(model, draft=draft, k=ks, threads=threads, context=context)
         ids = plain.tokenize(SAMPLING_PROMPT)
         stop_ids = sorted(plain.tokenizer.eos_ids)
-        cells = two_token_distribution(plain.logits, ids, temperature=temperature, top_k=top_k, top_p=top_p,
-                                       stop_ids=stop_ids, expand_min=min(0.5, 5.0 / samples), max_expand=32)
-        counts: Dict[Hashable, int] = {}
+        counts: Dict[int, Dict[Hashable, int]] = {}
         s_drafted = s_accepted = 0
         for s in range(samples):
-            g = spec.generate(ids, max_tokens=2, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + s)
-            c = cell_of(g.tokens, cells)
-            counts[c] = counts.get(c, 0) + 1
+            g = sampler.generate(ids, max_tokens=ks + 2, temperature=temperature, top_k=top_k, top_p=top_p,
+                                 seed=seed + s)
             s_drafted += int(g.stats.get("drafted", 0))
             s_accepted += int(g.stats.get("accepted", 0))
+            if g.tokens[0] in stop_ids or len(g.tokens) < 2:
+                continue
+            row = counts.setdefault(int(g.tokens[0]), {})
+            key = tuple(g.tokens[1:3])
+            row[key] = row.get(key, 0) + 1
         drafted += s_drafted
         accepted += s_accepted
-        chi = chi_square_test(counts, cells)
-        say(f"sampled tokens: {samples} samples of the first 2 tokens at temperature {temperature:g}, "
-            f"top-k {top_k}, top-p {top_p:g}: {chi}")
+        strata = sorted(counts, key=lambda t: -sum(counts[t].values()))[:MAX_STRATA]
+        strata = [t for t in strata if sum(counts[t].values()) >= MIN_STRATUM]
+        probs, observed = {}, {}
+        for t in strata:
+            n_t = sum(counts[t].values())
+            cells = two_token_distribution(plain.logits, ids + [t], temperature=temperature, top_k=top_k,
+                                           top_p=top_p, stop_ids=stop_ids, expand_min=min(0.5, 5.0 / n_t),
+                                           max_expand=16)
+            probs[t] = cells
+            observed[t] = {}
+            for key, c in counts[t].items():
+                cell = cell_of(key, cells)
+                observed[t][cell] = observed[t].get(cell, 0) + c
+        chi = stratified_chi_square(observed, probs)
+        say(f"sampled tokens: {samples} runs (k={ks}) at temperature {temperature:g}, top-k {top_k}, top-p {top_p:g}; "
+            f"tokens 2-3 given token 1, {len(strata)} strata: {chi}")
         rate = f"{s_accepted / s_drafted:.3f}" if s_drafted else "n/a"
         say(f"  while sampling the drafter proposed {s_drafted} tokens, {s_accepted} accepted (rate {rate})")
         if s_drafted == 0:
