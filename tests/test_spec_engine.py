@@ -313,6 +313,22 @@ def test_draft_with_other_special_tokens(llama, tmp_path):
         fastspec.Engine(llama["target"], draft=d)
 
 
+def test_draft_with_other_tokenizer_type(llama, tmp_path, monkeypatch):
+    """Same token texts, but a SentencePiece-style ("llama") tokenizer instead of byte-level BPE."""
+    def spm(w, tok):
+        w.add_tokenizer_model("llama")
+        w.add_token_list(tok["tokens"])
+        w.add_token_types(tok["types"])
+        w.add_token_scores([0.0] * len(tok["tokens"]))
+        w.add_bos_token_id(tok["bos_id"])
+        w.add_eos_token_id(tok["eos_id"])
+        w.add_add_bos_token(False)
+    monkeypatch.setattr(tm, "add_tokenizer", spm)
+    d = _write_variant(tmp_path, "spm")
+    with pytest.raises(fastspec.ModelError, match=r"(?i)tokenizer.*(type|model)"):
+        fastspec.Engine(llama["target"], draft=d)
+
+
 def test_draft_with_smaller_context(llama, tmp_path):
     d = _write_variant(tmp_path, "ctx64", max_position_embeddings=64)
     with pytest.raises((fastspec.ModelError, ValueError), match=r"context.*64|64.*context"):

@@ -273,7 +273,7 @@ def run_audit(model: str, draft: str, *, k: Optional[int] = None, prompts: int =
     # 1. greedy identity
     divergences: List[str] = []
     compared = 0
-    chosen = [PROMPTS[i % len(PROMPTS)] for i in range(prompts)]
+    chosen = PROMPTS[:prompts]  # at most len(PROMPTS)
     for n, text in enumerate(chosen):
         ids = plain.tokenize(text)
         a = plain.generate(ids, max_tokens=max_tokens).tokens

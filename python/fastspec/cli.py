@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("model", help="target: path or known name")
     pa.add_argument("--draft", required=True, help='"ngram" or a draft model path/name')
     pa.add_argument("--k", type=int, default=None, help="fixed draft length (default: adaptive)")
-    pa.add_argument("--prompts", type=int, default=4, help="built-in prompts for the greedy check (default 4)")
+    pa.add_argument("--prompts", type=int, default=4, help="built-in prompts for the greedy check (default 4, at most 8)")
     pa.add_argument("--samples", type=int, default=1000, help="sampled runs for the chi-square check (default 1000)")
     pa.add_argument("--max-tokens", "-n", type=int, default=64, help="greedy tokens per prompt (default 64)")
     pa.add_argument("--temperature", "-t", type=float, default=1.0, help="for the sampled check (default 1.0)")
