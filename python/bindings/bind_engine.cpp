@@ -112,6 +112,10 @@ void bind_engine(py::module_& m) {
                             std::to_string(q_probs.shape(1)) + "], draft [" + std::to_string(k) + "], uniforms [" +
                             std::to_string(uniforms.shape(0)) + "] do not agree");
     sampling_options_check(o);
+    for (int64_t i = 0; i < k; ++i)
+      if (draft.data()[i] < 0 || draft.data()[i] >= V)
+        throw InvalidArgument("rejection_sample: draft[" + std::to_string(i) + "] = " + std::to_string(draft.data()[i]) +
+                              " is outside the vocabulary [0, " + std::to_string(V) + ")");
     std::vector<SparseDist> q(static_cast<size_t>(k));
     for (int64_t i = 0; i < k; ++i)
       for (int64_t v = 0; v < V; ++v)

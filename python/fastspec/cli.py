@@ -4,6 +4,7 @@
     fastspec info PATH_OR_NAME [--tensors] [--metadata]   summary of a model file
     fastspec models [--fetch NAME]                        known models and the cache
     fastspec convert IN.gguf OUT.gguf --type q4_0         re-store a GGUF model as f16/q8_0/q4_0
+    fastspec audit MODEL --draft D [--prompts N] [--samples N]   check that speculation is lossless
 """
 from __future__ import annotations
 
@@ -110,6 +111,16 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_audit(args) -> int:
+    from .audit import run_audit
+
+    res = run_audit(args.model, args.draft, k=args.k, prompts=args.prompts, samples=args.samples,
+                    max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k,
+                    top_p=args.top_p, alpha=args.alpha, seed=args.seed, threads=args.threads,
+                    context=args.context)
+    return 0 if res.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastspec", description="fastspec: speculative-decoding inference engine")
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,6 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--type", required=True, choices=list(TYPES),
                     help="type of the 2-D weight matrices; norms and biases stay F32")
     pc.set_defaults(func=_cmd_convert)
+    pa = sub.add_parser("audit", help="check that speculation leaves the output unchanged (PASS/FAIL)")
+    pa.add_argument("model", help="target: path or known name")
+    pa.add_argument("--draft", required=True, help='"ngram" or a draft model path/name')
+    pa.add_argument("--k", type=int, default=None, help="fixed draft length (default: adaptive)")
+    pa.add_argument("--prompts", type=int, default=4, help="built-in prompts for the greedy check (default 4, at most 8)")
+    pa.add_argument("--samples", type=int, default=1000, help="sampled runs for the chi-square check (default 1000)")
+    pa.add_argument("--max-tokens", "-n", type=int, default=64, help="greedy tokens per prompt (default 64)")
+    pa.add_argument("--temperature", "-t", type=float, default=1.0, help="for the sampled check (default 1.0)")
+    pa.add_argument("--top-k", type=int, default=0)
+    pa.add_argument("--top-p", type=float, default=1.0)
+    pa.add_argument("--alpha", type=float, default=1e-3, help="p-value below which the sampled check fails")
+    pa.add_argument("--seed", type=int, default=0, help="first seed of the sampled runs")
+    pa.add_argument("--threads", type=int, default=None)
+    pa.add_argument("--context", type=int, default=2048)
+    pa.set_defaults(func=_cmd_audit)
     return p
 
 

@@ -27,7 +27,8 @@ void check_draft_compatible(const ModelFile& t, const ModelFile& d) {
     if (!a || !b) continue;
     const bool same = a->kind == MetaValue::Kind::String ? (b->kind == a->kind && a->s == b->s)
                                                          : (b->is_number() && a->is_number() && a->as_int() == b->as_int());
-    if (!same) throw ModelError(who + "tokenizer metadata '" + key + "' differs");
+    auto show = [](const MetaValue* v) { return v->kind == MetaValue::Kind::String ? "'" + v->s + "'" : std::to_string(v->as_int()); };
+    if (!same) throw ModelError(who + "tokenizer metadata '" + key + "' is " + show(b) + " vs " + show(a));
   }
   const MetaValue* ta = meta_find(t.metadata(), "tokenizer.ggml.tokens");
   const MetaValue* tb = meta_find(d.metadata(), "tokenizer.ggml.tokens");
@@ -130,7 +131,10 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   s->stats_.prompt_tokens = s->prompt_len_;
   s->stats_.accepted_by_position.assign(static_cast<size_t>(spec_.k_max), 0);
   s->logits_.resize(static_cast<size_t>((spec_.k_max + 1) * c.vocab_size));
-  s->controller_ = std::make_unique<KController>(spec_);
+  const double draft_cost = draft_model_ ? static_cast<double>(draft_model_->file().mapped_bytes()) /
+                                               static_cast<double>(model_->file().mapped_bytes())
+                                         : 0.0;
+  s->controller_ = std::make_unique<KController>(spec_, draft_cost, sampling.temperature > 0);
   if (spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
   else if (draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, spec_);
   if (!spec_.trace_path.empty()) {

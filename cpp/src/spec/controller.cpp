@@ -9,12 +9,16 @@ namespace {
 constexpr double kEma = 0.15;       // weight of the newest observation
 constexpr double kMargin = 1.03;    // speculation must beat plain decoding by 3% to be used
 constexpr int64_t kProbeMax = 256;  // longest run of plain steps between probes
+constexpr double kVerifyRowCost = 0.25;  // fixed model: an extra verify row costs 1/4 of a pass
 
 void ema(double& acc, double x) { acc = acc < 0 ? x : (1 - kEma) * acc + kEma * x; }
 
 }  // namespace
 
-KController::KController(const SpecOptions& s) : fixed_k_(s.k), k_max_(std::max(1, s.k_max)) {}
+KController::KController(const SpecOptions& s, double draft_cost, bool deterministic)
+    : fixed_k_(s.k), k_max_(std::max(1, s.k_max)), deterministic_(deterministic) {
+  if (deterministic_) a_ = 1.0, b_ = kVerifyRowCost, t_draft_ = draft_cost;
+}
 
 int32_t KController::choose() {
   if (fixed_k_ > 0) return fixed_k_;
@@ -47,10 +51,13 @@ void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, do
   const double trials = n_accepted + (n_accepted < k ? 1 : 0);
   if (trials > 0) alpha_ = (1 - kEma) * alpha_ + kEma * (n_accepted / trials);
   alpha_ = std::min(0.99, std::max(0.01, alpha_));
+  if (deterministic_) return;
   ema(t_draft_, draft_s / k);
   if (a_ > 0) ema(b_, std::max(0.0, (verify_s - a_) / k));
 }
 
-void KController::observe_plain(double pass_s) { ema(a_, pass_s); }
+void KController::observe_plain(double pass_s) {
+  if (!deterministic_) ema(a_, pass_s);
+}
 
 }  // namespace fastspec

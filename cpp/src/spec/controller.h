@@ -3,7 +3,10 @@
 // tokens. A step costs k * t_draft + t_verify(k + 1 rows), t_verify(r) = a + b (r - 1), where a
 // is a plain decode pass. k is the argmax over [1, k_max] of E(k) / cost(k); when no k beats plain
 // decoding (1 / a) speculation is off, with sparse probes (k = 1) to notice when drafts improve.
-// All quantities are exponential moving averages of what the session measured.
+// Greedy sessions use exponential moving averages of measured times (greedy output does not
+// depend on k, so timing noise is harmless). Sampled sessions must give the same text for the
+// same seed, so there k may only depend on seeded events: costs come from a fixed model instead
+// (a = 1, b = kVerifyRowCost, t_draft = draft bytes / target bytes) and only alpha is learned.
 #pragma once
 #include <cstdint>
 
@@ -13,7 +16,8 @@ namespace fastspec {
 
 class KController {
  public:
-  explicit KController(const SpecOptions& s);
+  // draft_cost: a draft token's cost relative to a plain target pass (bytes ratio; 0 for n-gram).
+  KController(const SpecOptions& s, double draft_cost, bool deterministic);
   int32_t choose();  // 0 = plain step
   // One speculative step: k drafts proposed, n accepted, its draft and verify times.
   void observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s);
@@ -22,6 +26,7 @@ class KController {
 
  private:
   int32_t fixed_k_, k_max_;
+  bool deterministic_;
   double alpha_ = 0.6;        // prior acceptance
   double a_ = -1, b_ = -1;    // plain pass; extra cost per verify row (s)
   double t_draft_ = -1;       // per drafted token (s)

@@ -18,10 +18,14 @@ class NgramDrafter final : public Drafter {
       // Most recent earlier match whose continuation exists: start j with j + n < len.
       for (int64_t j = len - n - 1; j >= 0; --j) {
         if (!std::equal(suffix, suffix + n, ctx.data() + j)) continue;
-        for (int64_t t = j + n; t < len && static_cast<int32_t>(p.tokens.size()) < k; ++t) {
-          p.tokens.push_back(ctx[t]);
+        // Copy what followed the match. When the copy reaches the end of the context it goes on
+        // through its own proposal, so a loop of period < k still yields k tokens.
+        auto at = [&](int64_t t) { return t < len ? ctx[t] : p.tokens[t - len]; };
+        for (int64_t t = j + n; static_cast<int32_t>(p.tokens.size()) < k; ++t) {
+          const int32_t tok = at(t);
+          p.tokens.push_back(tok);
           SparseDist one_hot;
-          one_hot.probs.emplace_back(ctx[t], 1.0f);
+          one_hot.probs.emplace_back(tok, 1.0f);
           p.q.push_back(std::move(one_hot));
         }
         return p;
