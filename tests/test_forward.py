@@ -98,10 +98,10 @@ def test_gguf_and_safetensors_of_same_weights_agree(tmp_path):
     np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("arch,qtype", [("llama", "Q4_1"), ("gemma3", "Q8_0")])
+@pytest.mark.parametrize("arch,qtype", [("llama", "Q4_1"), ("gemma3", "Q8_0"), ("llama", "F16"), ("llama", "Q4_K")])
 def test_batch_invariance_bit_exact(tmp_path, arch, qtype):
     """A token's logits are bit-equal whether computed alone (decode) or in a multi-token call."""
-    cfg = _config(arch, False)
+    cfg = _config(arch, qtype == "Q4_K")
     tm.write_gguf(tmp_path / "m.gguf", cfg, tm.random_weights(cfg, seed=5), qtype=qtype)
     eng = _engine(tmp_path / "m.gguf")
     ids = _tokens(cfg, 20)

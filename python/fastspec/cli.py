@@ -89,7 +89,8 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 def _cmd_run(args) -> int:
     from .engine import Engine
 
-    eng = Engine(args.model, threads=args.threads, context=args.context)
+    eng = Engine(args.model, draft=args.draft, k=args.k, threads=args.threads, context=args.context,
+                 trace=args.trace)
     kw = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
               seed=args.seed, stop=args.stop or None)
     if args.raw or not eng.tokenizer.chat_template:
@@ -104,7 +105,8 @@ def _cmd_run(args) -> int:
         st = eng.last_stats
         print(f"[{st['tokens']} tokens, {st['tokens_per_s']:.1f} tok/s decode, "
               f"{st['prefill_tokens_per_s']:.1f} tok/s prefill ({st['prompt_tokens']} prompt tokens), "
-              f"{st['target_passes']} target passes]", file=sys.stderr)
+              f"{st['target_passes']} target passes, {st['tokens_per_pass']:.2f} tokens/pass, "
+              f"acceptance {st['acceptance_rate']:.2f}]", file=sys.stderr)
     return 0
 
 
@@ -123,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--threads", type=int, default=None, help="default: physical cores")
     pr.add_argument("--context", type=int, default=4096)
     pr.add_argument("--raw", action="store_true", help="do not apply the chat template")
+    pr.add_argument("--draft", default=None, help="speculative decoding: 'ngram' or a draft model (path or name)")
+    pr.add_argument("--k", type=int, default=None, help="draft tokens per step (default: adaptive)")
+    pr.add_argument("--trace", default=None, help="write a JSONL trace of every proposal and outcome")
     pr.add_argument("--stats", action="store_true", help="print speed and counts to stderr")
     pr.set_defaults(func=_cmd_run)
     pi = sub.add_parser("info", help="summarize a model file (GGUF or safetensors)")

@@ -1,5 +1,6 @@
 // AVX2 block decoders: 32 weights per block -> four 8-lane float vectors.
 //   Q8_0: y = q * d          Q4_0: y = d * (q - 8)          Q4_1: y = d * q + m
+//   F16/BF16/F32: exact widening to f32
 #include "backend/cpu/dequant_fast.h"
 
 #include <cstring>
@@ -92,6 +93,24 @@ void dot_blocks(const uint8_t* w, const float* x, int64_t T, int64_t cols, int64
   for (int64_t t = 0; t < T; ++t) y[t * y_stride] = combine(acc[t]);
 }
 
+// Plain types as 32-element "blocks" (exact conversions).
+inline void block_f32(const uint8_t* src, __m256 v[4]) {
+  for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(reinterpret_cast<const float*>(src) + 8 * k);
+}
+
+inline void block_bf16(const uint8_t* src, __m256 v[4]) {  // bf16 bits << 16
+  for (int k = 0; k < 4; ++k) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16 * k));
+    v[k] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+
+#if defined(__F16C__)
+inline void block_f16(const uint8_t* src, __m256 v[4]) {
+  for (int k = 0; k < 4; ++k) v[k] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16 * k)));
+}
+#endif
+
 template <void (*Block)(const uint8_t*, __m256*)>
 void row_blocks(const uint8_t* src, float* dst, int64_t nb, int64_t block_bytes) {
   __m256 v[4];
@@ -112,6 +131,11 @@ bool dot_rows_fast(DType t, const void* w, const float* x, int64_t T, int64_t n,
     case DType::Q8_0: dot_blocks<block_q8_0>(s, x, T, n, 34, y, y_stride); return true;
     case DType::Q4_0: dot_blocks<block_q4_0>(s, x, T, n, 18, y, y_stride); return true;
     case DType::Q4_1: dot_blocks<block_q4_1>(s, x, T, n, 20, y, y_stride); return true;
+    case DType::F32: dot_blocks<block_f32>(s, x, T, n, 128, y, y_stride); return true;
+    case DType::BF16: dot_blocks<block_bf16>(s, x, T, n, 64, y, y_stride); return true;
+#if defined(__F16C__)
+    case DType::F16: dot_blocks<block_f16>(s, x, T, n, 64, y, y_stride); return true;
+#endif
     default: return false;
   }
 #else
@@ -128,6 +152,10 @@ bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n) {
     case DType::Q8_0: row_blocks<block_q8_0>(s, dst, n / 32, 34); return true;
     case DType::Q4_0: row_blocks<block_q4_0>(s, dst, n / 32, 18); return true;
     case DType::Q4_1: row_blocks<block_q4_1>(s, dst, n / 32, 20); return true;
+    case DType::BF16: row_blocks<block_bf16>(s, dst, n / 32, 64); return true;
+#if defined(__F16C__)
+    case DType::F16: row_blocks<block_f16>(s, dst, n / 32, 64); return true;
+#endif
     default: return false;
   }
 #else
