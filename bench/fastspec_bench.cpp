@@ -3,9 +3,9 @@
 //   fastspec-bench --target smollm2.f16.gguf --draft smollm2.q4_0.gguf --k 0 --n-gen 128
 //   fastspec-bench --target model.gguf --draft ngram --prompt-ids ids.txt --repeats 5
 //
-// For each of plain decoding (no drafter) and speculative decoding (--draft), it runs --repeats
-// sessions on the same prompt, each generating exactly --n-gen tokens (stop tokens are ignored),
-// and prints the median run (by decode tok/s) of each as a table: decode and prefill tok/s,
+// It runs --repeats pairs of sessions on the same prompt -- plain decoding (no drafter), then
+// speculative decoding (--draft) -- each generating exactly --n-gen tokens (stop tokens are
+// ignored), and prints the median run (by decode tok/s) of each mode as a table: decode and prefill tok/s,
 // acceptance rate, tokens per target pass, and the decode time split (draft_s, verify_s, sample_s).
 // Under greedy decoding (--temperature 0) it also checks that both produced the same tokens.
 #include <algorithm>
@@ -176,14 +176,8 @@ Run run_once(fastspec::Engine& eng, const std::vector<int32_t>& prompt, const fa
   return r;
 }
 
-// Runs `repeats` sessions; returns the median one by decode tok/s (the lower middle when even).
-Run bench(fastspec::Engine& eng, const std::vector<int32_t>& prompt, const fastspec::SamplingOptions& s,
-          int32_t repeats, const char* label) {
-  std::vector<Run> runs;
-  for (int32_t i = 0; i < repeats; ++i) {
-    runs.push_back(run_once(eng, prompt, s));
-    std::fprintf(stderr, "  %s run %d/%d: %.1f tok/s\n", label, i + 1, repeats, runs.back().decode_tps);
-  }
+// The median run by decode tok/s (the lower middle when even).
+Run median_run(std::vector<Run> runs) {
   std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.decode_tps < b.decode_tps; });
   return runs[(runs.size() - 1) / 2];
 }
@@ -225,9 +219,9 @@ int run(const Args& a) {
   }
   const std::vector<int32_t> prompt =
       a.prompt_ids.empty() ? synthetic_prompt(a.prompt_len, vocab) : read_prompt_ids(a.prompt_ids, vocab);
-  Run plain, spec_run;
   if (eo.context == 0) eo.context = static_cast<int64_t>(prompt.size()) + a.n_gen + spec.k_max + 1;
-  // Both engines load before any run, so a bad draft fails at once (they share the mapped target).
+  // Both engines load before any run, so a bad draft fails at once (the target's pages are mapped
+  // twice but held once by the OS).
   fastspec::Engine plain_eng(a.target, eo);
   std::unique_ptr<fastspec::Engine> spec_eng;
   try {
@@ -237,11 +231,15 @@ int run(const Args& a) {
   }
   const int threads = plain_eng.threads();
   const std::string arch = plain_eng.config().architecture;
-  std::fprintf(stderr, "plain decoding (%d threads)\n", threads);
-  plain = bench(plain_eng, prompt, s, a.repeats, "plain");
-  std::fprintf(stderr, "speculative decoding (draft %s, k %s)\n", a.draft.c_str(),
-               a.k ? std::to_string(a.k).c_str() : "adaptive");
-  spec_run = bench(*spec_eng, prompt, s, a.repeats, "spec");
+  // Repeats alternate plain and speculative runs, so a change in machine load hits both alike.
+  std::vector<Run> plain_runs, spec_runs;
+  for (int32_t i = 1; i <= a.repeats; ++i) {
+    plain_runs.push_back(run_once(plain_eng, prompt, s));
+    spec_runs.push_back(run_once(*spec_eng, prompt, s));
+    std::fprintf(stderr, "run %d/%d (%d threads): plain %.1f tok/s, spec %.1f tok/s\n", i, a.repeats, threads,
+                 plain_runs.back().decode_tps, spec_runs.back().decode_tps);
+  }
+  const Run plain = median_run(plain_runs), spec_run = median_run(spec_runs);
 
   std::printf("target   %s (%s)\n", a.target.c_str(), arch.c_str());
   std::printf("draft    %s   k %s (k_max %d)   threads %d   temperature %g   seed %llu\n", a.draft.c_str(),
@@ -260,16 +258,20 @@ int run(const Args& a) {
     for (size_t i = 0; i < by_pos.size(); ++i) std::printf(" %lld", static_cast<long long>(by_pos[i]));
     std::printf("\n");
   }
-  if (a.temperature == 0) {
-    const auto& p = plain.tokens;
-    const auto& q = spec_run.tokens;
-    size_t i = 0;
-    while (i < p.size() && i < q.size() && p[i] == q[i]) ++i;
-    if (i == p.size() && i == q.size())
-      std::printf("greedy output: identical (%zu tokens)\n", p.size());
-    else
-      std::printf("greedy output: DIFFERS at token %zu of %zu\n", i, p.size());
-    return i == p.size() && i == q.size() ? 0 : 3;
+  if (a.temperature == 0) {  // every run, plain and speculative, against the first plain run
+    const std::vector<int32_t>& ref = plain_runs[0].tokens;
+    for (const std::vector<Run>* runs : {&plain_runs, &spec_runs}) {
+      for (size_t r = 0; r < runs->size(); ++r) {
+        const std::vector<int32_t>& q = (*runs)[r].tokens;
+        if (q == ref) continue;
+        size_t i = 0;
+        while (i < ref.size() && i < q.size() && ref[i] == q[i]) ++i;
+        std::printf("greedy output: DIFFERS: %s run %zu at token %zu of %zu\n", runs == &plain_runs ? "plain" : "spec",
+                    r + 1, i, ref.size());
+        return 3;
+      }
+    }
+    std::printf("greedy output: identical (%zu tokens, all %d runs of each mode)\n", ref.size(), a.repeats);
   }
   return 0;
 }

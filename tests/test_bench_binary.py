@@ -65,7 +65,7 @@ def test_plain_and_speculative_rows_greedy_identical(bench, tiny, draft, k):
     for col in ("decode/s", "speedup", "accept", "tok/pass", "draft_s", "verify_s", "sample_s"):
         assert col in header
     assert any(line.startswith("plain ") for line in lines) and any(line.startswith("spec ") for line in lines)
-    assert "greedy output: identical (12 tokens)" in r.stdout
+    assert "greedy output: identical (12 tokens, all 2 runs of each mode)" in r.stdout
     assert "prompt   40 ids (synthetic)" in r.stdout
 
 
@@ -79,7 +79,7 @@ def test_model_draft_from_convert_and_prompt_ids_file(bench, tiny, tmp_path):
     r = _run(bench, "--target", tiny, "--draft", draft, "--k", 2, "--threads", 1, "--n-gen", 10,
              "--prompt-ids", ids, "--repeats", 1)
     assert r.returncode == 0, r.stderr
-    assert "prompt   10 ids" in r.stdout and "greedy output: identical (10 tokens)" in r.stdout
+    assert "prompt   10 ids" in r.stdout and "greedy output: identical (10 tokens, all 1 runs of each mode)" in r.stdout
     assert "accepted by draft position:" in r.stdout
 
 
