@@ -60,7 +60,7 @@ std::vector<int32_t> Session::step() {
   stats_.drafted += n;
   stats_.accepted += out.n_accepted;
   for (int32_t i = 0; i < out.n_accepted; ++i) ++stats_.accepted_by_position[i];
-  if (n > 0) controller_->observe_spec(n, out.n_accepted, t1 - t0, t2 - t1);
+  if (n > 0) controller_->observe_spec(n, out.n_accepted, t1 - t0 - prop.sync_s, t2 - t1);
   else controller_->observe_plain(t2 - t1);
   if (trace_) {
     *trace_ << "{\"pass\":" << stats_.target_passes << ",\"position\":" << base + 1 << ",\"k\":" << k

@@ -24,13 +24,23 @@ int32_t KController::choose() {
   if (fixed_k_ > 0) return fixed_k_;
   if (a_ <= 0) return 0;                      // measure one plain pass first
   if (b_ < 0) return std::min(4, k_max_);     // then one speculative step to measure verify cost
+  if (hopeless_) return 0;
   const double plain_rate = 1.0 / a_;
-  int32_t best_k = 0;
-  double best_rate = plain_rate * kMargin;
-  for (int32_t k = 1; k <= k_max_; ++k) {
-    const double expected = 1.0 + (alpha_ >= 1.0 ? k : alpha_ * (1.0 - std::pow(alpha_, k)) / (1.0 - alpha_));
-    const double rate = expected / (k * std::max(0.0, t_draft_) + a_ + b_ * k);
-    if (rate > best_rate) best_rate = rate, best_k = k;
+  auto best_for = [&](double alpha, double* best_rate) {
+    int32_t best_k = 0;
+    *best_rate = plain_rate * kMargin;
+    for (int32_t k = 1; k <= k_max_; ++k) {
+      const double expected = 1.0 + (alpha >= 1.0 ? k : alpha * (1.0 - std::pow(alpha, k)) / (1.0 - alpha));
+      const double rate = expected / (k * std::max(0.0, t_draft_) + a_ + b_ * k);
+      if (rate > *best_rate) *best_rate = rate, best_k = k;
+    }
+    return best_k;
+  };
+  double best_rate;
+  const int32_t best_k = best_for(alpha_, &best_rate);
+  if (best_k == 0 && !deterministic_ && t_draft_ >= 0 && best_for(1.0, &best_rate) == 0) {
+    hopeless_ = true;
+    return 0;
   }
   if (best_k > 0) {
     plain_streak_ = 0;

@@ -7,6 +7,8 @@
 // depend on k, so timing noise is harmless). Sampled sessions must give the same text for the
 // same seed, so there k may only depend on seeded events: costs come from a fixed model instead
 // (a = 1, b = kVerifyRowCost, t_draft = draft bytes / target bytes) and only alpha is learned.
+// When the measured costs say that even alpha = 1 could not pay, probing stops for good (a probe
+// of a model drafter also costs catching its cache up on the context).
 #pragma once
 #include <cstdint>
 
@@ -31,6 +33,7 @@ class KController {
   double a_ = -1, b_ = -1;    // plain pass; extra cost per verify row (s)
   double t_draft_ = -1;       // per drafted token (s)
   int64_t plain_streak_ = 0, probe_every_ = 8;
+  bool hopeless_ = false;     // drafting costs too much to pay even if every draft were accepted
 };
 
 }  // namespace fastspec

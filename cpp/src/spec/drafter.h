@@ -19,6 +19,7 @@ class KvCache;
 struct Proposal {
   std::vector<int32_t> tokens;  // [n <= k]
   std::vector<SparseDist> q;    // [n] distributions the tokens were drawn from
+  double sync_s = 0;            // time spent catching up on the context (not a per-draft cost)
 };
 
 class Drafter {

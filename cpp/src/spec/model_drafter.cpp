@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "model/kv_cache.h"
@@ -23,8 +24,10 @@ class ModelDrafter final : public Drafter {
     kv_.truncate(static_cast<int64_t>(lcp));
     fed_.resize(lcp);
     std::vector<int32_t> rest(ctx.begin() + static_cast<int64_t>(lcp), ctx.end());
-    feed(rest);
     Proposal p;
+    const auto t0 = std::chrono::steady_clock::now();
+    feed(rest);
+    if (rest.size() > 1) p.sync_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int64_t vocab = model_.vocab_size();
     for (int32_t i = 0; i < k && kv_.length() < kv_.n_ctx(); ++i) {
       if (min_prob_ > 0 && top_prob() < min_prob_) break;  // the drafter is unsure: stop early
