@@ -23,6 +23,13 @@ struct Weight {
   int64_t awq_group = 0;
 };
 
+// One layer of the KV cache as the attention op reads it.
+struct KvView {
+  const void* k = nullptr;  // [n_ctx, n_kv_heads, head_dim] of `type`
+  const void* v = nullptr;  // [n_ctx, n_kv_heads, head_dim] of `type`
+  DType type = DType::F32;  // F32 or F16
+};
+
 // Rotary embedding of one layer kind.
 struct RopeParams {
   int64_t dim = 0;              // rotated dims per head (<= head_dim)
@@ -47,9 +54,9 @@ class Backend {
                     const RopeParams& rp) = 0;
   // Causal attention of T new queries over a cache holding positions [0, pos[t]] per query:
   //   out[t, h, :] = sum_j softmax_j(scale * q[t,h,:].k[j,h/g,:] (softcap)) v[j, h/g, :]
-  // q: [T, n_heads, head_dim]; k_cache/v_cache: [n_ctx, n_kv_heads, head_dim] of this layer;
+  // q: [T, n_heads, head_dim]; kv: this layer's cache (positions [0, max pos] written);
   // window > 0 limits keys to positions > pos[t] - window. out: [T, n_heads, head_dim].
-  virtual void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int64_t T,
+  virtual void attention(const float* q, const KvView& kv, float* out, int64_t T,
                          int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale,
                          int64_t window, float softcap) = 0;
   // out[n] = silu(gate) * up   (SwiGLU), or gelu_tanh(gate) * up when gelu

@@ -1,15 +1,20 @@
 #include "model/kv_cache.h"
 
+#include <cstring>
+
 #include "fastspec/status.h"
 
 namespace fastspec {
 
-KvCache::KvCache(int64_t n_layers, int64_t n_ctx, int64_t n_kv_heads, int64_t head_dim)
-    : n_ctx_(n_ctx), row_(n_kv_heads * head_dim) {
+KvCache::KvCache(int64_t n_layers, int64_t n_ctx, int64_t n_kv_heads, int64_t head_dim, DType type)
+    : n_ctx_(n_ctx), row_(n_kv_heads * head_dim), type_(type) {
+  if (type != DType::F32 && type != DType::F16)
+    throw InvalidArgument(std::string("KV cache type must be F32 or F16 (got ") + dtype_name(type) + ")");
+  elem_ = type == DType::F32 ? 4 : 2;
   for (int64_t l = 0; l < n_layers; ++l) {
-    // new float[] without () leaves the memory untouched: large blocks stay uncommitted.
-    k_.emplace_back(new float[static_cast<size_t>(n_ctx * row_)]);
-    v_.emplace_back(new float[static_cast<size_t>(n_ctx * row_)]);
+    // new T[] without () leaves the memory untouched: large blocks stay uncommitted.
+    k_.emplace_back(new uint8_t[static_cast<size_t>(n_ctx * row_) * elem_]);
+    v_.emplace_back(new uint8_t[static_cast<size_t>(n_ctx * row_) * elem_]);
   }
 }
 
@@ -23,6 +28,27 @@ void KvCache::set_length(int64_t n) {
   if (n < 0 || n > n_ctx_)
     throw Error("kv_cache: length " + std::to_string(n) + " outside the context of " + std::to_string(n_ctx_));
   length_ = n;
+}
+
+void KvCache::store(int64_t layer, int64_t start, int64_t T, const float* k, const float* v) {
+  if (start < 0 || start + T > n_ctx_)
+    throw Error("kv_cache_store: positions [" + std::to_string(start) + ", " + std::to_string(start + T) +
+                ") outside the context of " + std::to_string(n_ctx_));
+  const size_t off = static_cast<size_t>(start * row_) * elem_, bytes = static_cast<size_t>(T * row_) * elem_;
+  if (type_ == DType::F32) {
+    std::memcpy(k_[layer].get() + off, k, bytes);
+    std::memcpy(v_[layer].get() + off, v, bytes);
+    return;
+  }
+  throw Error("kv_cache_store: F16 is not implemented yet");
+}
+
+KvView KvCache::view(int64_t layer) const {
+  KvView kv;
+  kv.k = k_[layer].get();
+  kv.v = v_[layer].get();
+  kv.type = type_;
+  return kv;
 }
 
 }  // namespace fastspec

@@ -203,9 +203,8 @@ void Transformer::forward(Backend& be, KvCache& kv, const int32_t* tokens, int64
     rp.inv_freq = L.sliding ? inv_freq_local_.data() : inv_freq_global_.data();
     be.rope(q.data(), T, c.n_heads, hd, pos.data(), rp);
     be.rope(k.data(), T, c.n_kv_heads, hd, pos.data(), rp);
-    std::copy(k.begin(), k.end(), kv.k(l) + start * kv_dim);
-    std::copy(v.begin(), v.end(), kv.v(l) + start * kv_dim);
-    be.attention(q.data(), kv.k(l), kv.v(l), att.data(), T, c.n_heads, c.n_kv_heads, hd, pos.data(), attn_scale,
+    kv.store(l, start, T, k.data(), v.data());
+    be.attention(q.data(), kv.view(l), att.data(), T, c.n_heads, c.n_kv_heads, hd, pos.data(), attn_scale,
                  L.sliding ? c.sliding_window : 0, static_cast<float>(c.attn_logit_softcap));
     be.matmul(L.wo, att.data(), h.data(), T);  // h: [T, d]
     if (gemma) be.rms_norm(h.data(), L.post_attn_norm.data(), h.data(), T, d, eps, norm_plus_one_);

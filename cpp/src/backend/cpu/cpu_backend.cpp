@@ -6,10 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/dequant.h"
 #include "backend/cpu/dequant_fast.h"
 #include "fastspec/status.h"
@@ -17,36 +15,6 @@
 namespace fastspec::cpu {
 
 CpuBackend::CpuBackend(int n_threads) : pool_(n_threads) {}
-
-float dot_f32(const float* a, const float* b, int64_t n) {
-  // sum_i a[i] * b[i]: four 8-lane accumulators over 32-element steps, fixed combine order.
-#if defined(__AVX2__) && defined(__FMA__)
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
-         acc3 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  __m256 acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, acc);
-  float s = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-#else
-  float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) part[l] += a[i + l] * b[i + l];
-  float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-#endif
-}
 
 void dequant_weight_row(const Weight& w, int64_t r, float* dst) {
   if (w.type != DType::AWQ_INT4) {
@@ -125,39 +93,13 @@ void CpuBackend::rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, co
   }
 }
 
-void CpuBackend::attention(const float* q, const float* k_cache, const float* v_cache, float* out, int64_t T,
-                           int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale,
-                           int64_t window, float softcap) {
-  const int64_t group = n_heads / n_kv_heads;
-  const int64_t kv_stride = n_kv_heads * head_dim;
-  pool_.run(T * n_heads, [&](int64_t task) {
-    const int64_t t = task / n_heads, h = task % n_heads, kvh = h / group;
-    const int64_t last = pos[t];
-    const int64_t first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
-    thread_local std::vector<float> scores;
-    scores.resize(static_cast<size_t>(last - first + 1));
-    const float* qv = q + (t * n_heads + h) * head_dim;
-    float mx = -INFINITY;
-    for (int64_t j = first; j <= last; ++j) {
-      float s = dot_f32(qv, k_cache + j * kv_stride + kvh * head_dim, head_dim) * scale;
-      if (softcap > 0) s = softcap * std::tanh(s / softcap);
-      scores[j - first] = s;
-      mx = std::max(mx, s);
-    }
-    float sum = 0;
-    for (float& s : scores) {
-      s = std::exp(s - mx);
-      sum += s;
-    }
-    const float inv = 1.0f / sum;
-    float* o = out + (t * n_heads + h) * head_dim;
-    std::fill(o, o + head_dim, 0.0f);
-    for (int64_t j = first; j <= last; ++j) {
-      const float p = scores[j - first] * inv;
-      const float* vv = v_cache + j * kv_stride + kvh * head_dim;
-      for (int64_t d = 0; d < head_dim; ++d) o[d] += p * vv[d];
-    }
-  });
+void CpuBackend::attention(const float* q, const KvView& kv, float* out, int64_t T, int64_t n_heads,
+                           int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale, int64_t window,
+                           float softcap) {
+  AttentionArgs a;
+  a.q = q, a.kv = kv, a.out = out, a.T = T, a.n_heads = n_heads, a.n_kv_heads = n_kv_heads, a.head_dim = head_dim;
+  a.pos = pos, a.scale = scale, a.window = window, a.softcap = softcap;
+  attention_cpu(pool_, a);
 }
 
 void CpuBackend::glu(const float* gate, const float* up, float* out, int64_t n, bool gelu) {

@@ -20,7 +20,7 @@ class CpuBackend final : public Backend {
                 bool plus_one) override;
   void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int32_t* pos,
             const RopeParams& rp) override;
-  void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int64_t T,
+  void attention(const float* q, const KvView& kv, float* out, int64_t T,
                  int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale,
                  int64_t window, float softcap) override;
   void glu(const float* gate, const float* up, float* out, int64_t n, bool gelu) override;
@@ -33,7 +33,5 @@ class CpuBackend final : public Backend {
 
 // dst[cols] = row r of dequant(w) (any stored type, AWQ included).
 void dequant_weight_row(const Weight& w, int64_t r, float* dst);
-// sum_i a[i] * b[i] in a fixed order (8-lane partial sums, then a fixed tree): batch-invariant.
-float dot_f32(const float* a, const float* b, int64_t n);
 
 }  // namespace fastspec::cpu

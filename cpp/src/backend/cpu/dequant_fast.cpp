@@ -11,6 +11,9 @@
 #include <immintrin.h>
 #endif
 
+// Compiled with -mavx2 -mfma -mf16c on x86-64 (CMakeLists.txt); the *_avx2 entry points are only
+// called when the CPU has them (the dispatching wrappers are in f32_dispatch.cpp).
+
 namespace fastspec::cpu {
 
 #if defined(__AVX2__)
@@ -123,7 +126,7 @@ void row_blocks(const uint8_t* src, float* dst, int64_t nb, int64_t block_bytes)
 }  // namespace
 #endif
 
-bool dot_rows_fast(DType t, const void* w, const float* x, int64_t T, int64_t n, float* y, int64_t y_stride) {
+bool dot_rows_fast_avx2(DType t, const void* w, const float* x, int64_t T, int64_t n, float* y, int64_t y_stride) {
 #if defined(__AVX2__) && defined(__FMA__)
   if (n % 32 != 0 || T < 1 || T > kMaxFusedRows) return false;
   const auto* s = static_cast<const uint8_t*>(w);
@@ -144,7 +147,7 @@ bool dot_rows_fast(DType t, const void* w, const float* x, int64_t T, int64_t n,
 #endif
 }
 
-bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n) {
+bool dequantize_row_fast_avx2(DType t, const void* src, float* dst, int64_t n) {
 #if defined(__AVX2__)
   if (n % 32 != 0) return false;
   const auto* s = static_cast<const uint8_t*>(src);
@@ -161,6 +164,24 @@ bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n) {
 #else
   (void)t; (void)src; (void)dst; (void)n;
   return false;
+#endif
+}
+
+float dot_f32_avx2(const float* a, const float* b, int64_t n) {
+  // sum_i a[i] * b[i]: four 8-lane FMA accumulators over 32-element steps, fixed combine order.
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 4; ++k)
+      acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * k), _mm256_loadu_ps(b + i + 8 * k), acc[k]);
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc[0]);
+  float s = combine(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+#else
+  (void)a; (void)b; (void)n;
+  return 0.0f;
 #endif
 }
 

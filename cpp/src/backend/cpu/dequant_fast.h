@@ -19,4 +19,14 @@ bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n);
 constexpr int64_t kMaxFusedRows = 16;
 bool dot_rows_fast(DType t, const void* w, const float* x, int64_t T, int64_t n, float* y, int64_t y_stride);
 
+// sum_i a[i] * b[i] in a fixed order whatever the CPU: four 8-lane FMA accumulators over 32-element
+// steps, combined (acc0 + acc1) + (acc2 + acc3) then lanes pairwise, then the tail in order. The
+// portable fallback emulates the lanes with std::fma, so results are bit-equal on every path.
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// The AVX2 implementations (dequant_fast.cpp); call only when cpu_has_avx2_fma_f16c().
+bool dequantize_row_fast_avx2(DType t, const void* src, float* dst, int64_t n);
+bool dot_rows_fast_avx2(DType t, const void* w, const float* x, int64_t T, int64_t n, float* y, int64_t y_stride);
+float dot_f32_avx2(const float* a, const float* b, int64_t n);
+
 }  // namespace fastspec::cpu

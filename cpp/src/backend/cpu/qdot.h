@@ -1,0 +1,92 @@
+// 8-bit-activation integer dot products: the fast matmul path (llama.cpp's lever).
+//
+// An activation row x[n] is quantized once per matmul input into 8-bit blocks:
+//   Q8   (for the 32-element weight blocks Q4_0 Q4_1 Q5_0 Q5_1 Q8_0):
+//        x[i] ~ d[b] * q[i], b = i / 32, d[b] = max|x in b| / 127, q = round(x * (127 / max|x in b|)),
+//        s[b] = sum of q in block b. Rows are padded to a multiple of 8 blocks (zeros).
+//   Q8K  (for the 256-element K-quant blocks Q4_K Q5_K Q6_K):
+//        x[i] ~ d[B] * q[i], B = i / 256 (same rule over 256 elements), s[j] = sum of q over the
+//        16 elements of group j = i / 16.
+// A weight row w[n] (stored blocks) is dotted with T activation rows at once (the weight row is
+// decoded once for all T rows):
+//   y[t * y_stride] = sum over blocks b of v_b,   v_b = (dw_b * da_b) * float(isum_b) [+ min term]
+// where isum_b is the exact integer sum of the block's weight codes times activation codes. The
+// float accumulation order is part of the contract, so that every ISA path is bit-exact with the
+// scalar reference and a row's result never depends on T (batch invariance):
+//   acc[b % 8] += v_b  in block order (acc[0..8) start at +0), then
+//   y = ((acc0 + acc1) + (acc2 + acc3)) + ((acc4 + acc5) + (acc6 + acc7)).
+// Per type (q = stored code, a = activation code, sums over the block / sub-block):
+//   Q4_0: v = (d*da) * S(q-8)a             Q4_1: v = (d*da) * S(q a) + m * (da * S(a))
+//   Q5_0: v = (d*da) * S(q-16)a            Q5_1: v = (d*da) * S(q a) + m * (da * S(a))
+//   Q8_0: v = (d*da) * S(q a)
+//   Q4_K, Q5_K (8 sub-blocks j of 32, 6-bit scale sc_j and min m_j):
+//         v = (d*da) * float(S_j sc_j * S(q a)) - (dmin*da) * float(S_j m_j * S(a))
+//   Q6_K (16 sub-blocks j of 16, int8 scale sc_j): v = (d*da) * float(S_j sc_j * S((q-32) a))
+#pragma once
+#include <cstdint>
+
+#include "backend/cpu/isa.h"
+#include "fastspec/tensor.h"
+
+namespace fastspec::cpu {
+
+enum class ActFormat : int { q8 = 0, q8k = 1 };
+
+// Sizes of one quantized activation row (elements of each array); strides of the [T, ...] arrays.
+struct ActLayout {
+  int64_t n = 0;         // row length (elements)
+  int64_t q_stride = 0;  // int8 codes per row (n, padded to 256 for Q8)
+  int64_t d_stride = 0;  // float scales per row (Q8: padded blocks, a multiple of 8; Q8K: n / 256)
+  int64_t s_stride = 0;  // int32 sums per row (Q8: one per block, padded; Q8K: n / 16)
+};
+ActLayout act_layout(ActFormat f, int64_t n);
+// The activation format a weight type needs; false when the type has no integer dot (F16/BF16/F32,
+// AWQ and other types take the float32 path).
+bool act_format_for(DType t, ActFormat* f);
+
+// T quantized activation rows (views into the backend's workspace).
+struct ActQ {
+  ActLayout lay;
+  const int8_t* q = nullptr;   // [T, lay.q_stride]
+  const float* d = nullptr;    // [T, lay.d_stride]
+  const int32_t* s = nullptr;  // [T, lay.s_stride]
+};
+
+// Rows per dot call: callers chunk larger T (the result of a row does not depend on the chunk).
+constexpr int64_t kQDotMaxRows = 64;
+
+// y[t * y_stride] = dot(weight row w, activation row t) for t < T (1 <= T <= kQDotMaxRows).
+using QDotFn = void (*)(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y_stride);
+// One row x[n] -> q[lay.q_stride], d[lay.d_stride], s[lay.s_stride] (padding written as zeros).
+using QuantFn = void (*)(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s);
+
+enum class QType : int { q4_0 = 0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, count };
+bool qtype_of(DType t, QType* out);  // false for types without an integer dot
+
+struct QKernels {
+  const char* isa = "";
+  QDotFn dot[static_cast<int>(QType::count)] = {};  // nullptr: this ISA has no kernel (use scalar)
+  QuantFn quant[2] = {};                             // by ActFormat
+};
+
+// The kernels of one ISA path (every entry filled: missing SIMD kernels fall back to scalar).
+const QKernels& qkernels(Isa isa);
+
+// Per-ISA tables (qdot_<isa>.cpp); each returns nullptr when the path is not compiled in.
+const QKernels* qkernels_scalar();
+const QKernels* qkernels_avx2();
+const QKernels* qkernels_avx_vnni();
+const QKernels* qkernels_avx512_vnni();
+
+// Scalar reference pieces the SIMD files and tests share (qdot_scalar.cpp, qdot_k_scalar.cpp).
+void quant_q8_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s);
+void quant_q8k_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s);
+void fill_scalar_32(QKernels& k);   // Q4_0 Q4_1 Q5_0 Q5_1 Q8_0
+void fill_scalar_k(QKernels& k);    // Q4_K Q5_K Q6_K
+
+// The fixed final combine of the 8 accumulators.
+inline float qdot_combine(const float acc[8]) {
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+}  // namespace fastspec::cpu

@@ -1,0 +1,26 @@
+// The avx2 copy of the SIMD integer-dot kernels (qdot_simd.inc, qdot_k_simd.inc), built with that
+// ISA's compiler flags (CMakeLists.txt) and only called when the CPU has it (isa.cpp).
+#if defined(__x86_64__) && !defined(FASTSPEC_NO_X86_SIMD)
+#define FS_ISA_NS avx2
+#define FS_DPBUSD 0
+#include "backend/cpu/qdot_simd.inc"
+#include "backend/cpu/qdot_k_simd.inc"
+
+namespace fastspec::cpu {
+const QKernels* qkernels_avx2() {
+  static const QKernels k = [] {
+    QKernels t;
+    t.isa = "avx2";
+    avx2::fill_simd_32(t);
+    avx2::fill_simd_k(t);
+    return t;
+  }();
+  return &k;
+}
+}  // namespace fastspec::cpu
+#else
+#include "backend/cpu/qdot.h"
+namespace fastspec::cpu {
+const QKernels* qkernels_avx2() { return nullptr; }
+}  // namespace fastspec::cpu
+#endif

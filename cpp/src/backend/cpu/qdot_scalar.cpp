@@ -1,0 +1,194 @@
+// The scalar reference of the integer-dot path (qdot.h has the formulas and the accumulation
+// contract): activation quantizers, the 32-block dots, the layouts and the per-ISA table.
+// Portable C++ with -ffp-contract=off: every SIMD path must reproduce these bits.
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "backend/cpu/dequant.h"
+#include "backend/cpu/qdot.h"
+#include "fastspec/status.h"
+
+namespace fastspec::cpu {
+
+ActLayout act_layout(ActFormat f, int64_t n) {
+  ActLayout l;
+  l.n = n;
+  if (f == ActFormat::q8) {
+    const int64_t groups = (n / 32 + 7) / 8;  // 8-block groups, the last one zero-padded
+    l.q_stride = groups * 256;
+    l.d_stride = l.s_stride = groups * 8;
+  } else {
+    l.q_stride = n;
+    l.d_stride = n / 256;
+    l.s_stride = n / 16;
+  }
+  return l;
+}
+
+bool qtype_of(DType t, QType* out) {
+  switch (t) {
+    case DType::Q4_0: *out = QType::q4_0; return true;
+    case DType::Q4_1: *out = QType::q4_1; return true;
+    case DType::Q5_0: *out = QType::q5_0; return true;
+    case DType::Q5_1: *out = QType::q5_1; return true;
+    case DType::Q8_0: *out = QType::q8_0; return true;
+    case DType::Q4_K: *out = QType::q4_k; return true;
+    case DType::Q5_K: *out = QType::q5_k; return true;
+    case DType::Q6_K: *out = QType::q6_k; return true;
+    default: return false;
+  }
+}
+
+bool act_format_for(DType t, ActFormat* f) {
+  QType q;
+  if (!qtype_of(t, &q)) return false;
+  *f = (q == QType::q4_k || q == QType::q5_k || q == QType::q6_k) ? ActFormat::q8k : ActFormat::q8;
+  return true;
+}
+
+namespace {
+
+// q[i] = round_half_even(x[i] * id), id = 127 / max|x| over the block (0 for an all-zero block).
+// Returns d = max|x| / 127.
+float quant_block(const float* x, int64_t len, int8_t* q) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < len; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  for (int64_t i = 0; i < len; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+  return amax / 127.0f;
+}
+
+}  // namespace
+
+void quant_q8_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s) {
+  const int64_t nb = lay.n / 32;
+  for (int64_t b = 0; b < lay.d_stride; ++b) {
+    if (b >= nb) {
+      std::memset(q + 32 * b, 0, 32);
+      d[b] = 0.0f;
+      s[b] = 0;
+      continue;
+    }
+    d[b] = quant_block(x + 32 * b, 32, q + 32 * b);
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) sum += q[32 * b + i];
+    s[b] = sum;
+  }
+}
+
+void quant_q8k_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s) {
+  for (int64_t B = 0; B < lay.d_stride; ++B) d[B] = quant_block(x + 256 * B, 256, q + 256 * B);
+  for (int64_t j = 0; j < lay.s_stride; ++j) {
+    int32_t sum = 0;
+    for (int i = 0; i < 16; ++i) sum += q[16 * j + i];
+    s[j] = sum;
+  }
+}
+
+namespace {
+
+inline float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_f32(h);
+}
+
+// Codes of one 32-weight block as stored (unsigned, before the offset) and its scale/min.
+struct Block32 {
+  int code[32];
+  float d, m;
+};
+
+template <QType Q>
+void decode32(const uint8_t* b, Block32* o) {
+  o->m = 0.0f;
+  if (Q == QType::q8_0) {
+    o->d = f16_at(b);
+    for (int i = 0; i < 32; ++i) o->code[i] = static_cast<int8_t>(b[2 + i]);
+    return;
+  }
+  const bool has_min = Q == QType::q4_1 || Q == QType::q5_1;
+  const bool five = Q == QType::q5_0 || Q == QType::q5_1;
+  o->d = f16_at(b);
+  if (has_min) o->m = f16_at(b + 2);
+  const int hdr = has_min ? 4 : 2;
+  uint32_t qh = 0;
+  if (five) std::memcpy(&qh, b + hdr, 4);
+  const uint8_t* qs = b + hdr + (five ? 4 : 0);
+  for (int j = 0; j < 16; ++j) {
+    o->code[j] = (qs[j] & 0x0f) | (five ? static_cast<int>(((qh >> j) & 1u) << 4) : 0);
+    o->code[j + 16] = (qs[j] >> 4) | (five ? static_cast<int>(((qh >> (j + 16)) & 1u) << 4) : 0);
+  }
+}
+
+template <QType Q>
+constexpr int offset32() {
+  return Q == QType::q4_0 ? 8 : Q == QType::q5_0 ? 16 : 0;
+}
+
+template <QType Q, int Bytes>
+void dot32_scalar(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y_stride) {
+  const int64_t nb = a.lay.n / 32;
+  for (int64_t t = 0; t < T; ++t) {
+    const int8_t* q = a.q + t * a.lay.q_stride;
+    const float* da = a.d + t * a.lay.d_stride;
+    const int32_t* sa = a.s + t * a.lay.s_stride;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t b = 0; b < nb; ++b) {
+      Block32 blk;
+      decode32<Q>(w + b * Bytes, &blk);
+      int32_t isum = 0;
+      for (int i = 0; i < 32; ++i) isum += (blk.code[i] - offset32<Q>()) * q[32 * b + i];
+      float v = (blk.d * da[b]) * static_cast<float>(isum);
+      if (Q == QType::q4_1 || Q == QType::q5_1) v = v + blk.m * (da[b] * static_cast<float>(sa[b]));
+      acc[b % 8] += v;
+    }
+    y[t * y_stride] = qdot_combine(acc);
+  }
+}
+
+}  // namespace
+
+void fill_scalar_32(QKernels& k) {
+  k.dot[static_cast<int>(QType::q4_0)] = dot32_scalar<QType::q4_0, 18>;
+  k.dot[static_cast<int>(QType::q4_1)] = dot32_scalar<QType::q4_1, 20>;
+  k.dot[static_cast<int>(QType::q5_0)] = dot32_scalar<QType::q5_0, 22>;
+  k.dot[static_cast<int>(QType::q5_1)] = dot32_scalar<QType::q5_1, 24>;
+  k.dot[static_cast<int>(QType::q8_0)] = dot32_scalar<QType::q8_0, 34>;
+}
+
+const QKernels* qkernels_scalar() {
+  static const QKernels k = [] {
+    QKernels t;
+    t.isa = "scalar";
+    fill_scalar_32(t);
+    fill_scalar_k(t);
+    t.quant[static_cast<int>(ActFormat::q8)] = quant_q8_scalar;
+    t.quant[static_cast<int>(ActFormat::q8k)] = quant_q8k_scalar;
+    return t;
+  }();
+  return &k;
+}
+
+const QKernels& qkernels(Isa isa) {
+  static QKernels tables[kIsaCount];
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const QKernels* src[kIsaCount] = {qkernels_scalar(), qkernels_avx2(), qkernels_avx_vnni(),
+                                      qkernels_avx512_vnni()};
+    for (int i = 0; i < kIsaCount; ++i) {
+      tables[i] = src[i] ? *src[i] : *src[0];
+      if (!src[i]) tables[i].isa = "scalar";
+      for (int k = 0; k < static_cast<int>(QType::count); ++k)
+        if (!tables[i].dot[k]) tables[i].dot[k] = src[0]->dot[k];
+      for (int k = 0; k < 2; ++k)
+        if (!tables[i].quant[k]) tables[i].quant[k] = src[0]->quant[k];
+    }
+  });
+  if (!isa_supported(isa))
+    throw Error(std::string("CPU path '") + isa_name(isa) + "' is not supported by this CPU");
+  return tables[static_cast<int>(isa)];
+}
+
+}  // namespace fastspec::cpu

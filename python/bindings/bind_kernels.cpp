@@ -1,0 +1,126 @@
+// Test hooks for the CPU kernels: the 8-bit-activation integer dots per ISA path, the activation
+// quantizers, and the ISA registry. Shapes: x float32 [T, n]; w uint8 [rows, row_bytes] (stored blocks).
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "backend/cpu/isa.h"
+#include "backend/cpu/qdot.h"
+#include "bindings.h"
+#include "fastspec/status.h"
+#include "fastspec/tensor.h"
+
+namespace py = pybind11;
+
+namespace fastspec::py_bind {
+namespace {
+
+using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using U8Array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+
+DType dtype_by_name(const std::string& name) {
+  for (uint32_t id = 0; id < 64; ++id)
+    if (const DTypeTraits* tr = dtype_traits_from_ggml_id(id); tr && name == tr->name) return static_cast<DType>(id);
+  throw InvalidArgument("unknown type " + name);
+}
+
+cpu::Isa isa_by_name(const std::string& name) {
+  cpu::Isa isa;
+  if (!cpu::isa_from_name(name.c_str(), &isa)) throw InvalidArgument("unknown CPU path '" + name + "'");
+  if (!cpu::isa_supported(isa)) throw InvalidArgument("CPU path '" + name + "' is not supported by this CPU");
+  return isa;
+}
+
+// Owned quantized rows [T, ...] for one format.
+struct ActBuf {
+  cpu::ActLayout lay;
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  std::vector<int32_t> s;
+  cpu::ActQ view() const {
+    cpu::ActQ a;
+    a.lay = lay, a.q = q.data(), a.d = d.data(), a.s = s.data();
+    return a;
+  }
+};
+
+ActBuf quantize(const cpu::QKernels& k, cpu::ActFormat f, const F32Array& x) {
+  if (x.ndim() != 2) throw InvalidArgument("x must be float32 [T, n]");
+  const int64_t T = x.shape(0), n = x.shape(1);
+  const int64_t block = f == cpu::ActFormat::q8 ? 32 : 256;
+  if (n % block != 0) throw InvalidArgument("x: n=" + std::to_string(n) + " is not a multiple of " + std::to_string(block));
+  ActBuf b;
+  b.lay = cpu::act_layout(f, n);
+  b.q.resize(static_cast<size_t>(T * b.lay.q_stride));
+  b.d.resize(static_cast<size_t>(T * b.lay.d_stride));
+  b.s.resize(static_cast<size_t>(T * b.lay.s_stride));
+  for (int64_t t = 0; t < T; ++t)
+    k.quant[static_cast<int>(f)](x.data() + t * n, b.lay, b.q.data() + t * b.lay.q_stride,
+                                 b.d.data() + t * b.lay.d_stride, b.s.data() + t * b.lay.s_stride);
+  return b;
+}
+
+}  // namespace
+
+void bind_kernels(py::module_& m) {
+  m.def("cpu_paths", [] {
+    std::vector<std::string> out;
+    for (int k = 0; k < cpu::kIsaCount; ++k)
+      if (cpu::isa_supported(static_cast<cpu::Isa>(k))) out.push_back(cpu::isa_name(static_cast<cpu::Isa>(k)));
+    return out;
+  }, "The CPU kernel paths this machine supports, worst to best (scalar first).");
+  m.def("cpu_path", [] { return std::string(cpu::isa_name(cpu::isa_active())); },
+        "The CPU kernel path in use (FASTSPEC_ISA forces one).");
+  m.def("_set_cpu_path", [](const std::string& name) { cpu::isa_set(isa_by_name(name)); },
+        py::arg("name"), "Test hook: switch the CPU kernel path of this process.");
+
+  m.def("_quantize_act", [](const std::string& format, F32Array x, const std::string& isa) {
+    const cpu::ActFormat f = format == "q8k" ? cpu::ActFormat::q8k : cpu::ActFormat::q8;
+    if (format != "q8" && format != "q8k") throw InvalidArgument("format must be 'q8' or 'q8k'");
+    ActBuf b = quantize(cpu::qkernels(isa_by_name(isa)), f, x);
+    const int64_t T = x.shape(0);
+    py::array_t<int8_t> q({T, b.lay.q_stride});
+    py::array_t<float> d({T, b.lay.d_stride});
+    py::array_t<int32_t> s({T, b.lay.s_stride});
+    std::copy(b.q.begin(), b.q.end(), q.mutable_data());
+    std::copy(b.d.begin(), b.d.end(), d.mutable_data());
+    std::copy(b.s.begin(), b.s.end(), s.mutable_data());
+    return py::make_tuple(q, d, s);
+  }, py::arg("format"), py::arg("x"), py::arg("isa"),
+     "Test hook: x float32 [T, n] -> (codes int8 [T, q_stride], scales float32 [T, d_stride], "
+     "sums int32 [T, s_stride]) in the Q8 (32-blocks) or Q8K (256-blocks) activation format.");
+
+  m.def("_qdot", [](const std::string& type_name, U8Array w, F32Array x, const std::string& isa) {
+    const DType t = dtype_by_name(type_name);
+    cpu::QType qt;
+    cpu::ActFormat f;
+    if (!cpu::qtype_of(t, &qt) || !cpu::act_format_for(t, &f))
+      throw InvalidArgument("type " + type_name + " has no integer dot");
+    const cpu::QKernels& k = cpu::qkernels(isa_by_name(isa));
+    const cpu::QDotFn fn = k.dot[static_cast<int>(qt)];
+    if (!fn) throw InvalidArgument("no integer dot kernel for " + type_name + " on " + isa);
+    if (w.ndim() != 2 || x.ndim() != 2) throw InvalidArgument("w must be uint8 [rows, row_bytes], x float32 [T, n]");
+    const DTypeTraits* tr = dtype_traits(t);
+    const int64_t rows = w.shape(0), T = x.shape(0), n = x.shape(1);
+    if (n % tr->block_size != 0 || w.shape(1) != n / tr->block_size * tr->block_bytes)
+      throw InvalidArgument("_qdot: w rows of " + std::to_string(w.shape(1)) + " bytes do not hold " +
+                            std::to_string(n) + " " + type_name + " values");
+    ActBuf b = quantize(k, f, x);
+    py::array_t<float> y({T, rows});
+    const cpu::ActQ a = b.view();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows) {
+        cpu::ActQ at = a;
+        at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride;
+        const int64_t tn = std::min<int64_t>(cpu::kQDotMaxRows, T - t0);
+        fn(w.data() + r * w.shape(1), at, tn, y.mutable_data() + t0 * rows + r, rows);
+      }
+    return y;
+  }, py::arg("type"), py::arg("w"), py::arg("x"), py::arg("isa"),
+     "Test hook: y float32 [T, rows] = integer dot of each stored weight row with each row of x "
+     "(x quantized to the type's activation format on the same path).");
+}
+
+}  // namespace fastspec::py_bind
