@@ -28,6 +28,7 @@ CHAIN = [10, 1, 5, 1, 7]  # token counts of chained calls: prefill, decode, veri
 def _engine(path, context=64, threads=2):
     o = _core.EngineOptions()
     o.threads, o.context = threads, context
+    o.precision, o.kv_type = "f32", "f32"  # the reference precision: compared to tests/reference at TOL
     return _core.Engine(str(path), o)
 
 

@@ -21,6 +21,7 @@ def test_gemma3_logits_and_greedy_match_transformers(gemma3_path):
     ids = tok(text)["input_ids"][:600]
     o = _core.EngineOptions()
     o.threads, o.context = 2, 1024
+    o.precision, o.kv_type = "f32", "f32"  # the reference precision matches transformers
     eng = _core.Engine(gemma3_path, o)
     with torch.no_grad():
         want = model(torch.tensor([ids])).logits[0].numpy()

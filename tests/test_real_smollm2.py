@@ -35,6 +35,7 @@ def hf():
 def engine(smollm2_path):
     o = _core.EngineOptions()
     o.threads, o.context = 2, 512
+    o.precision, o.kv_type = "f32", "f32"  # the reference precision matches transformers
     return _core.Engine(smollm2_path, o)
 
 

@@ -19,7 +19,10 @@ void bind_engine(py::module_& m) {
   py::class_<EngineOptions>(m, "EngineOptions")
       .def(py::init<>())
       .def_readwrite("threads", &EngineOptions::threads, "worker threads; 0 = physical cores")
-      .def_readwrite("context", &EngineOptions::context, "KV positions per session");
+      .def_readwrite("context", &EngineOptions::context, "KV positions per session")
+      .def_readwrite("precision", &EngineOptions::precision,
+                     "matmul precision: 'q8' (8-bit activations, integer dots; default) | 'f32' (reference)")
+      .def_readwrite("kv_type", &EngineOptions::kv_type, "KV-cache element type: 'f16' (default) | 'f32'");
 
   py::class_<SamplingOptions>(m, "SamplingOptions")
       .def(py::init<>())

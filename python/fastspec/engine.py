@@ -95,10 +95,18 @@ class Engine:
 
     def __init__(self, target: Union[str, "os.PathLike[str]"], *, draft: Optional[str] = None,
                  k: Optional[int] = None, threads: Optional[int] = None, context: int = 4096,
-                 trace: Optional[str] = None, k_max: int = 8):
+                 trace: Optional[str] = None, k_max: int = 8, precision: Optional[str] = None,
+                 kv_type: Optional[str] = None):
         """draft: None (plain decoding), "ngram" (prompt lookup), or a draft model (path or known
         name) sharing the target's tokenizer. k: draft tokens per step, fixed; None = adaptive.
-        trace: a JSONL file receiving one line per target pass (proposal and outcome)."""
+        trace: a JSONL file receiving one line per target pass (proposal and outcome).
+        precision: "q8" (8-bit activations, integer dots: fast, the default) or "f32" (float32
+        activations: the reference precision). kv_type: "f16" or "f32" KV cache. None takes the
+        core's default (EngineOptions in cpp/include/fastspec/options.h)."""
+        if precision not in (None, "q8", "f32"):
+            raise ValueError(f"precision must be 'q8' or 'f32' (got {precision!r})")
+        if kv_type not in (None, "f16", "f32"):
+            raise ValueError(f"kv_type must be 'f16' or 'f32' (got {kv_type!r})")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be an integer >= 1 or None (got {threads!r})")
         if not isinstance(context, int) or context < 2:
@@ -120,6 +128,8 @@ class Engine:
         opts = _core.EngineOptions()
         opts.threads = threads or 0
         opts.context = context
+        opts.precision = precision or opts.precision
+        opts.kv_type = kv_type or opts.kv_type
         self._core = _core.Engine(self.path, opts, spec)
         self.last_stats: Optional[Dict[str, float]] = None
 

@@ -10,6 +10,7 @@
 
 #include "fastspec/model_config.h"
 #include "fastspec/options.h"
+#include "fastspec/tensor.h"
 
 namespace fastspec {
 
@@ -105,6 +106,7 @@ class Engine {
   SpecOptions spec_;
   std::unique_ptr<Transformer> model_, draft_model_;
   std::unique_ptr<Backend> backend_;
+  DType kv_type_ = DType::F16;
 };
 
 }  // namespace fastspec

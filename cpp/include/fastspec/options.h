@@ -8,6 +8,13 @@ namespace fastspec {
 struct EngineOptions {
   int threads = 0;         // worker threads; 0 = number of physical cores
   int64_t context = 4096;  // KV-cache positions per session (prompt + generated), <= model's context
+  // Matmul precision: "q8" (default): activations quantized per row to 8-bit blocks and dotted
+  // with integer instructions, as llama.cpp does; "f32": float32 activations against the
+  // dequantized weights (the reference precision, matches transformers most closely; slower).
+  std::string precision = "q8";
+  // KV-cache element type: "f16" (default: half the memory and half the attention read traffic of
+  // "f32"; K/V rounded to nearest-even half) | "f32".
+  std::string kv_type = "f32";
 };
 
 struct SamplingOptions {

@@ -37,30 +37,61 @@ struct RopeParams {
   const float* inv_freq = nullptr;  // [dim / 2] angle per position for each pair
 };
 
+// One output of a multi-matmul over a shared input: y[T, w->rows] (=|+=) x @ dequant(w)^T + bias.
+struct MatmulOut {
+  const Weight* w = nullptr;
+  float* y = nullptr;           // [T, w->rows]
+  const float* bias = nullptr;  // [w->rows] added to every row, or nullptr
+  bool accumulate = false;      // y += (the residual add fused into the matmul) instead of y =
+};
+
+// Matmul precision (EngineOptions::precision).
+enum class Precision : int {
+  q8 = 0,   // activations quantized per row to 8-bit blocks, integer dots (default, fast)
+  f32 = 1,  // float32 activations against dequantized weights (reference)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
 
+  // ---- memory: sized once at load, nothing allocates on the hot path ----
+  // Reserves the workspace for passes of up to max_rows tokens whose matmul inputs are at most
+  // max_cols wide, plus act_floats floats of activations (the model's buffers). Called again with
+  // larger sizes (a second model on the same backend) it grows; never shrinks.
+  virtual void reserve(int64_t max_rows, int64_t max_cols, int64_t act_floats) = 0;
+  // The activation buffer reserved above: [act_floats] floats, valid until the next reserve().
+  virtual float* activations() = 0;
+  // Load-time check that this backend can run w (ModelError naming the tensor otherwise); the
+  // place to repack or upload a weight.
+  virtual void prepare_weight(const Weight& w) = 0;
+
+  // ---- ops (every op reduces in one fixed order, whatever T) ----
   // y[T, w.rows] = x[T, w.cols] @ dequant(w)^T
   virtual void matmul(const Weight& w, const float* x, float* y, int64_t T) = 0;
-  // out[T, w.cols] = dequant(w)[tokens[t], :]
-  virtual void embed(const Weight& w, const int32_t* tokens, int64_t T, float* out) = 0;
+  // Several matmuls over the same input x[T, cols] in one pass (the input is quantized once, the
+  // rows of all outputs are shared out over the threads together): q/k/v, or the output layer.
+  virtual void matmuls(const float* x, int64_t T, const MatmulOut* outs, int n_outs) = 0;
+  // out[T, gate.rows] = act(x @ gate^T) * (x @ up^T), act = gelu_tanh if gelu else silu; fused.
+  virtual void matmul_glu(const Weight& gate, const Weight& up, const float* x, float* out, int64_t T,
+                          bool gelu) = 0;
+  // out[T, w.cols] = dequant(w)[tokens[t], :] * scale
+  virtual void embed(const Weight& w, const int32_t* tokens, int64_t T, float scale, float* out) = 0;
   // out[T, n] = x / sqrt(mean(x^2) + eps) * (plus_one ? 1 + w : w);  w: [n]; out may alias x
   virtual void rms_norm(const float* x, const float* w, float* out, int64_t T, int64_t n, float eps,
                         bool plus_one) = 0;
-  // x[T, n_heads, head_dim] rotated in place by angle pos[t] * inv_freq[i] on each pair
-  virtual void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int32_t* pos,
-                    const RopeParams& rp) = 0;
+  // q[T, n_heads, head_dim] and k[T, n_kv_heads, head_dim] rotated in place by angle
+  // pos[t] * inv_freq[i] on each pair (k may be nullptr)
+  virtual void rope(float* q, int64_t n_heads, float* k, int64_t n_kv_heads, int64_t T, int64_t head_dim,
+                    const int32_t* pos, const RopeParams& rp) = 0;
   // Causal attention of T new queries over a cache holding positions [0, pos[t]] per query:
   //   out[t, h, :] = sum_j softmax_j(scale * q[t,h,:].k[j,h/g,:] (softcap)) v[j, h/g, :]
   // q: [T, n_heads, head_dim]; kv: this layer's cache (positions [0, max pos] written);
   // window > 0 limits keys to positions > pos[t] - window. out: [T, n_heads, head_dim].
-  virtual void attention(const float* q, const KvView& kv, float* out, int64_t T,
-                         int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale,
-                         int64_t window, float softcap) = 0;
-  // out[n] = silu(gate) * up   (SwiGLU), or gelu_tanh(gate) * up when gelu
-  virtual void glu(const float* gate, const float* up, float* out, int64_t n, bool gelu) = 0;
+  virtual void attention(const float* q, const KvView& kv, float* out, int64_t T, int64_t n_heads,
+                         int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale, int64_t window,
+                         float softcap) = 0;
   // x[n] += y[n]
   virtual void add(float* x, const float* y, int64_t n) = 0;
   // x[n] = cap * tanh(x / cap)

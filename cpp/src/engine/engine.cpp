@@ -66,8 +66,18 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
                        " positions, less than the " + std::to_string(opts_.context) +
                        " this engine uses; pass context=" + std::to_string(dctx) + " or a larger draft");
   }
+  Precision precision;
+  if (opts_.precision == "q8") precision = Precision::q8;
+  else if (opts_.precision == "f32") precision = Precision::f32;
+  else throw InvalidArgument("precision must be 'q8' or 'f32' (got '" + opts_.precision + "')");
+  if (opts_.kv_type == "f16") kv_type_ = DType::F16;
+  else if (opts_.kv_type == "f32") kv_type_ = DType::F32;
+  else throw InvalidArgument("kv_type must be 'f16' or 'f32' (got '" + opts_.kv_type + "')");
+  if (opts_.threads < 0) throw InvalidArgument("threads must be >= 0 (got " + std::to_string(opts_.threads) + ")");
   const int threads = opts_.threads > 0 ? opts_.threads : cpu::physical_cores();
-  backend_ = std::make_unique<cpu::CpuBackend>(threads);
+  backend_ = std::make_unique<cpu::CpuBackend>(threads, precision);
+  model_->bind(*backend_);
+  if (draft_model_) draft_model_->bind(*backend_);
 }
 
 Engine::~Engine() = default;
@@ -89,7 +99,7 @@ std::unique_ptr<Context> Engine::new_context() {
   std::unique_ptr<Context> ctx(new Context());
   ctx->model_ = model_.get();
   ctx->backend_ = backend_.get();
-  ctx->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim);
+  ctx->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim, kv_type_);
   return ctx;
 }
 
@@ -122,7 +132,7 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   std::unique_ptr<Session> s(new Session());
   s->model_ = model_.get();
   s->backend_ = backend_.get();
-  s->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim);
+  s->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim, kv_type_);
   s->rng_ = std::make_unique<Rng>(sampling.seed);
   s->sampling_ = sampling;
   s->context_ = prompt;
@@ -136,7 +146,7 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
                                          : 0.0;
   s->controller_ = std::make_unique<KController>(spec_, draft_cost, sampling.temperature > 0);
   if (spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
-  else if (draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, spec_);
+  else if (draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, kv_type_, spec_);
   if (!spec_.trace_path.empty()) {
     s->trace_ = std::make_unique<std::ofstream>(spec_.trace_path, std::ios::app);
     if (!*s->trace_) throw IoError(spec_.trace_path + ": cannot open the trace file for writing");

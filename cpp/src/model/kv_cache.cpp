@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/attention.h"
 #include "fastspec/status.h"
 
 namespace fastspec {
@@ -34,13 +35,18 @@ void KvCache::store(int64_t layer, int64_t start, int64_t T, const float* k, con
   if (start < 0 || start + T > n_ctx_)
     throw Error("kv_cache_store: positions [" + std::to_string(start) + ", " + std::to_string(start + T) +
                 ") outside the context of " + std::to_string(n_ctx_));
+  if (layer < 0 || layer >= static_cast<int64_t>(k_.size()))
+    throw Error("kv_cache_store: layer " + std::to_string(layer) + " outside [0, " + std::to_string(k_.size()) + ")");
   const size_t off = static_cast<size_t>(start * row_) * elem_, bytes = static_cast<size_t>(T * row_) * elem_;
   if (type_ == DType::F32) {
     std::memcpy(k_[layer].get() + off, k, bytes);
     std::memcpy(v_[layer].get() + off, v, bytes);
     return;
   }
-  throw Error("kv_cache_store: F16 is not implemented yet");
+  // F16: round to nearest even (F16C on the SIMD paths, the same bits from the portable code)
+  const int64_t n = T * row_;
+  cpu::f32_to_f16(k, reinterpret_cast<uint16_t*>(k_[layer].get() + off), n);
+  cpu::f32_to_f16(v, reinterpret_cast<uint16_t*>(v_[layer].get() + off), n);
 }
 
 KvView KvCache::view(int64_t layer) const {

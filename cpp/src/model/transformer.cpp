@@ -3,6 +3,7 @@
 //   gemma3: x = emb * sqrt(d); x += pn1(Wo attn(..qn(q), kn(k)..)); x += pn2(Wd (gelu(Wg n2(x)) * Wu n2(x)))
 #include "model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/dequant.h"
@@ -157,71 +158,115 @@ void Transformer::compute_inv_freq() {
   }
 }
 
+int64_t Transformer::workspace_floats(int64_t T) const {
+  const ModelConfig& c = cfg_;
+  const int64_t q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
+  // x, h [T, d]; q, att [T, q_dim]; k, v [T, kv_dim]; gate [T, ff]; pos [T] (int32 in float slots)
+  return T * (2 * c.n_embd + 2 * q_dim + 2 * kv_dim + c.n_ff + 1);
+}
+
+void Transformer::bind(Backend& be) const {
+  be.prepare_weight(tok_embd_);
+  if (!cfg_.tied_embeddings) be.prepare_weight(output_);
+  for (const LayerWeights& L : layers_)
+    for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) be.prepare_weight(*w);
+  const int64_t max_cols = std::max({cfg_.n_embd, cfg_.n_heads * cfg_.head_dim, cfg_.n_ff});
+  be.reserve(kMaxPass, max_cols, workspace_floats(kMaxPass));
+}
+
 void Transformer::forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits,
                           int64_t n_logits) const {
-  const ModelConfig& c = cfg_;
-  const int64_t start = kv.length();
   if (T < 1 || n_logits < 1 || n_logits > T)
     throw Error("forward: T=" + std::to_string(T) + " n_logits=" + std::to_string(n_logits));
-  if (start + T > kv.n_ctx())
-    throw InvalidArgument("forward: " + std::to_string(start + T) + " positions exceed the context of " +
+  if (kv.length() + T > kv.n_ctx())
+    throw InvalidArgument("forward: " + std::to_string(kv.length() + T) + " positions exceed the context of " +
                          std::to_string(kv.n_ctx()));
+  // Chunks of kMaxPass tokens; each writes the logits rows of its tokens among the last n_logits.
+  const int64_t first_logit = T - n_logits;
+  for (int64_t c0 = 0; c0 < T; c0 += kMaxPass) {
+    const int64_t c1 = std::min(T, c0 + kMaxPass);
+    const int64_t lo = std::max(c0, first_logit);  // first token of this chunk that needs logits
+    float* out = lo < c1 ? logits + (lo - first_logit) * cfg_.vocab_size : nullptr;
+    forward_pass(be, kv, tokens + c0, c1 - c0, out, lo < c1 ? c1 - lo : 0);
+  }
+}
+
+void Transformer::forward_pass(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits,
+                               int64_t n_logits) const {
+  const ModelConfig& c = cfg_;
+  const int64_t start = kv.length();
   const int64_t d = c.n_embd, hd = c.head_dim, q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
   const bool gemma = c.family == "gemma3";
   const float eps = static_cast<float>(c.norm_eps);
 
-  std::vector<int32_t> pos(static_cast<size_t>(T));
+  float* ws = be.activations();
+  float* x = ws;                    // [T, d] the residual stream
+  float* h = x + T * d;             // [T, d]
+  float* q = h + T * d;             // [T, n_heads, hd]
+  float* att = q + T * q_dim;       // [T, n_heads, hd]
+  float* k = att + T * q_dim;       // [T, n_kv, hd]
+  float* v = k + T * kv_dim;        // [T, n_kv, hd]
+  float* gate = v + T * kv_dim;     // [T, ff]
+  int32_t* pos = reinterpret_cast<int32_t*>(gate + T * c.n_ff);  // [T]
   for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(start + t);
-  std::vector<float> x(T * d), h(T * d), q(T * q_dim), k(T * kv_dim), v(T * kv_dim), att(T * q_dim);
-  std::vector<float> gate(T * c.n_ff), up(T * c.n_ff);
 
-  be.embed(tok_embd_, tokens, T, x.data());  // x: [T, d]
-  if (gemma) {
-    const float scale = std::sqrt(static_cast<float>(d));
-    for (float& e : x) e *= scale;
-  }
+  be.embed(tok_embd_, tokens, T, gemma ? std::sqrt(static_cast<float>(d)) : 1.0f, x);
   const float attn_scale =
       1.0f / std::sqrt(static_cast<float>(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : hd));
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = layers_[l];
-    be.rms_norm(x.data(), L.attn_norm.data(), h.data(), T, d, eps, norm_plus_one_);
-    be.matmul(L.wq, h.data(), q.data(), T);  // q: [T, n_heads, hd]
-    be.matmul(L.wk, h.data(), k.data(), T);  // k: [T, n_kv, hd]
-    be.matmul(L.wv, h.data(), v.data(), T);  // v: [T, n_kv, hd]
-    for (int64_t t = 0; t < T && !L.bq.empty(); ++t) {
-      be.add(q.data() + t * q_dim, L.bq.data(), q_dim);
-      be.add(k.data() + t * kv_dim, L.bk.data(), kv_dim);
-      be.add(v.data() + t * kv_dim, L.bv.data(), kv_dim);
-    }
+    be.rms_norm(x, L.attn_norm.data(), h, T, d, eps, norm_plus_one_);
+    MatmulOut qkv[3];
+    qkv[0].w = &L.wq, qkv[0].y = q, qkv[0].bias = L.bq.empty() ? nullptr : L.bq.data();
+    qkv[1].w = &L.wk, qkv[1].y = k, qkv[1].bias = L.bk.empty() ? nullptr : L.bk.data();
+    qkv[2].w = &L.wv, qkv[2].y = v, qkv[2].bias = L.bv.empty() ? nullptr : L.bv.data();
+    be.matmuls(h, T, qkv, 3);  // q: [T, n_heads, hd]; k, v: [T, n_kv, hd]
     if (gemma) {
-      be.rms_norm(q.data(), L.q_norm.data(), q.data(), T * c.n_heads, hd, eps, norm_plus_one_);
-      be.rms_norm(k.data(), L.k_norm.data(), k.data(), T * c.n_kv_heads, hd, eps, norm_plus_one_);
+      be.rms_norm(q, L.q_norm.data(), q, T * c.n_heads, hd, eps, norm_plus_one_);
+      be.rms_norm(k, L.k_norm.data(), k, T * c.n_kv_heads, hd, eps, norm_plus_one_);
     }
     RopeParams rp;
     rp.dim = c.rope_dim;
     rp.pairs_adjacent = c.rope_pairs_adjacent;
     rp.inv_freq = L.sliding ? inv_freq_local_.data() : inv_freq_global_.data();
-    be.rope(q.data(), T, c.n_heads, hd, pos.data(), rp);
-    be.rope(k.data(), T, c.n_kv_heads, hd, pos.data(), rp);
-    kv.store(l, start, T, k.data(), v.data());
-    be.attention(q.data(), kv.view(l), att.data(), T, c.n_heads, c.n_kv_heads, hd, pos.data(), attn_scale,
+    be.rope(q, c.n_heads, k, c.n_kv_heads, T, hd, pos, rp);
+    kv.store(l, start, T, k, v);
+    be.attention(q, kv.view(l), att, T, c.n_heads, c.n_kv_heads, hd, pos, attn_scale,
                  L.sliding ? c.sliding_window : 0, static_cast<float>(c.attn_logit_softcap));
-    be.matmul(L.wo, att.data(), h.data(), T);  // h: [T, d]
-    if (gemma) be.rms_norm(h.data(), L.post_attn_norm.data(), h.data(), T, d, eps, norm_plus_one_);
-    be.add(x.data(), h.data(), T * d);
+    MatmulOut o;
+    o.w = &L.wo;
+    if (gemma) {  // x += post_norm(Wo att)
+      o.y = h;
+      be.matmuls(att, T, &o, 1);
+      be.rms_norm(h, L.post_attn_norm.data(), h, T, d, eps, norm_plus_one_);
+      be.add(x, h, T * d);
+    } else {      // x += Wo att, fused
+      o.y = x, o.accumulate = true;
+      be.matmuls(att, T, &o, 1);
+    }
 
-    be.rms_norm(x.data(), L.ffn_norm.data(), h.data(), T, d, eps, norm_plus_one_);
-    be.matmul(L.w_gate, h.data(), gate.data(), T);  // gate: [T, ff]
-    be.matmul(L.w_up, h.data(), up.data(), T);      // up: [T, ff]
-    be.glu(gate.data(), up.data(), gate.data(), T * c.n_ff, gemma);
-    be.matmul(L.w_down, gate.data(), h.data(), T);  // h: [T, d]
-    if (gemma) be.rms_norm(h.data(), L.post_ffn_norm.data(), h.data(), T, d, eps, norm_plus_one_);
-    be.add(x.data(), h.data(), T * d);
+    be.rms_norm(x, L.ffn_norm.data(), h, T, d, eps, norm_plus_one_);
+    be.matmul_glu(L.w_gate, L.w_up, h, gate, T, gemma);  // gate: [T, ff] = act(Wg h) * (Wu h)
+    MatmulOut dn;
+    dn.w = &L.w_down;
+    if (gemma) {
+      dn.y = h;
+      be.matmuls(gate, T, &dn, 1);
+      be.rms_norm(h, L.post_ffn_norm.data(), h, T, d, eps, norm_plus_one_);
+      be.add(x, h, T * d);
+    } else {
+      dn.y = x, dn.accumulate = true;
+      be.matmuls(gate, T, &dn, 1);
+    }
   }
   kv.set_length(start + T);
-  const float* last = x.data() + (T - n_logits) * d;
-  be.rms_norm(last, output_norm_.data(), h.data(), n_logits, d, eps, norm_plus_one_);
-  be.matmul(output_, h.data(), logits, n_logits);  // logits: [n_logits, vocab]
+  if (n_logits == 0) return;
+  const float* last = x + (T - n_logits) * d;
+  be.rms_norm(last, output_norm_.data(), h, n_logits, d, eps, norm_plus_one_);
+  MatmulOut out;
+  out.w = &output_;
+  out.y = logits;
+  be.matmuls(h, n_logits, &out, 1);  // logits: [n_logits, vocab]
   if (c.final_logit_softcap > 0)
     be.softcap(logits, n_logits * c.vocab_size, static_cast<float>(c.final_logit_softcap));
 }

@@ -32,8 +32,15 @@ class Transformer {
   const ModelFile& file() const { return *file_; }
   int64_t vocab_size() const { return cfg_.vocab_size; }
 
+  // Passes longer than this run as consecutive chunks (prefill); the workspace is sized for it.
+  static constexpr int64_t kMaxPass = 256;
+
+  // Checks every weight with the backend and reserves its workspace for this model (at load).
+  void bind(Backend& be) const;
+
   // Runs tokens[T] at positions [kv.length(), kv.length() + T), appends their K/V to the cache
   // and writes logits[n_logits, vocab] for the last n_logits tokens (1 <= n_logits <= T).
+  // Allocates nothing: activations live in the backend's workspace (bind()).
   void forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits, int64_t n_logits) const;
 
  private:
@@ -41,6 +48,9 @@ class Transformer {
   std::vector<float> bind_vector(const std::string& gguf_name, const std::string& hf_name, int64_t n,
                                  bool required = true) const;
   void compute_inv_freq();
+  int64_t workspace_floats(int64_t T) const;  // activations of a T-token pass
+  // One pass of T <= kMaxPass tokens; logits rows for tokens [T - n_logits, T) of this pass.
+  void forward_pass(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits, int64_t n_logits) const;
 
   std::shared_ptr<const ModelFile> file_;
   ModelConfig cfg_;

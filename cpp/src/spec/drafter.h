@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fastspec/options.h"
+#include "fastspec/tensor.h"
 #include "spec/sampler.h"
 
 namespace fastspec {
@@ -37,6 +38,6 @@ std::unique_ptr<Drafter> make_ngram_drafter(const SpecOptions& spec);
 // A smaller model sharing the tokenizer, with its own KV cache kept in sync with the context
 // (rolled back to the longest common prefix before each proposal).
 std::unique_ptr<Drafter> make_model_drafter(const Transformer& model, Backend& backend, int64_t n_ctx,
-                                            const SpecOptions& spec);
+                                            DType kv_type, const SpecOptions& spec);
 
 }  // namespace fastspec

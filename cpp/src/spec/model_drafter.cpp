@@ -11,8 +11,8 @@ namespace {
 
 class ModelDrafter final : public Drafter {
  public:
-  ModelDrafter(const Transformer& m, Backend& be, int64_t n_ctx, const SpecOptions& s)
-      : model_(m), be_(be), kv_(m.config().n_layers, n_ctx, m.config().n_kv_heads, m.config().head_dim),
+  ModelDrafter(const Transformer& m, Backend& be, int64_t n_ctx, DType kv_type, const SpecOptions& s)
+      : model_(m), be_(be), kv_(m.config().n_layers, n_ctx, m.config().n_kv_heads, m.config().head_dim, kv_type),
         min_prob_(s.draft_min_prob), logits_(static_cast<size_t>(m.vocab_size())) {}
   const char* name() const override { return "model"; }
 
@@ -66,8 +66,8 @@ class ModelDrafter final : public Drafter {
 }  // namespace
 
 std::unique_ptr<Drafter> make_model_drafter(const Transformer& model, Backend& backend, int64_t n_ctx,
-                                            const SpecOptions& spec) {
-  return std::make_unique<ModelDrafter>(model, backend, n_ctx, spec);
+                                            DType kv_type, const SpecOptions& spec) {
+  return std::make_unique<ModelDrafter>(model, backend, n_ctx, kv_type, spec);
 }
 
 }  // namespace fastspec

@@ -1,52 +1,285 @@
-// Attention over the KV cache (see attention.h). Tasks: one per (query, head); keys in position
-// order, so a query's result is the same whatever T is.
+// Attention over the KV cache (see attention.h for the split-K scheme).
 //   out[t, h, :] = sum_j softmax_j(softcap(scale * q[t,h,:].k[j,h/g,:])) v[j, h/g, :]
+// Tasks. T <= kAttnSplitMaxT (decode, verify): one task per (kv head, chunk, block of 4 queries)
+// writes the partials of those queries' G = n_heads / n_kv_heads heads into the shared scratch, a
+// second pass combines them per (query, head). Larger T (prefill): one task per (query, kv head)
+// computes its chunks one after the other into its thread's slot and combines them itself. Both
+// run the same per-chunk and combine code, so the mode (and the task split) never shows in the bits.
+// The query heads of a group are processed together: each K/V row is read once per group.
 #include "backend/cpu/attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/dequant.h"
-#include "backend/cpu/dequant_fast.h"
+#include "backend/cpu/isa.h"
 #include "fastspec/status.h"
 
 namespace fastspec::cpu {
+namespace {
+
+constexpr int64_t kQBlock = 4;  // queries per split-K task
+
+inline bool use_avx2() { return isa_active() != Isa::scalar; }
+
+inline int64_t align16(int64_t n) { return (n + 15) & ~int64_t{15}; }
+
+// Per-thread slot: scores/probabilities [n_heads, kAttnChunk], a row buffer [8, head_dim], and the
+// partials of one (query, kv head) in prefill mode [n_heads, n_chunks, head_dim + 2].
+inline int64_t slot_floats(int64_t n_heads, int64_t n_chunks, int64_t hd) {
+  return align16(n_heads * kAttnChunk) + align16(8 * hd) + align16(n_chunks * n_heads * (hd + 2));
+}
+
+struct Plan {
+  const AttentionArgs* a;
+  int64_t G, hd, row;      // heads per kv head, head_dim, n_kv_heads * head_dim
+  int64_t nch;             // partials per (query, head): the most chunks any query spans
+  int64_t slot;            // floats per thread slot
+  float* scratch;          // [n_threads, slot] then (split mode) [T, n_heads, nch, hd + 2]
+  float* split;            // split-mode partials
+  bool f16, avx2;
+  int64_t first(int64_t t) const {
+    return a->window > 0 ? std::max<int64_t>(0, a->pos[t] - a->window + 1) : 0;
+  }
+};
+
+// Partials of query t, heads [kvh * G, kvh * G + G), keys [j0, j1] (inside chunk c):
+//   part[g * hstride + 0] = m, [1] = l, [2 .. 2 + hd) = o
+void chunk_partial(const Plan& P, int64_t t, int64_t kvh, int64_t j0, int64_t j1, float* part, int64_t hstride,
+                   float* slot) {
+  const AttentionArgs& a = *P.a;
+  const int64_t G = P.G, hd = P.hd, n = j1 - j0 + 1;
+  const float* q = a.q + (t * a.n_heads + kvh * G) * hd;
+  const size_t esz = P.f16 ? 2 : 4;
+  const auto* kbase = static_cast<const uint8_t*>(a.kv.k) + static_cast<size_t>(j0 * P.row + kvh * hd) * esz;
+  const auto* vbase = static_cast<const uint8_t*>(a.kv.v) + static_cast<size_t>(j0 * P.row + kvh * hd) * esz;
+  float* s = slot;                                   // [G, kAttnChunk]
+  float* kbuf = slot + align16(a.n_heads * kAttnChunk);  // [8, hd]
+  if (P.avx2) attn_scores_avx2(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf);
+  else attn_scores_scalar(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf);
+  for (int64_t g = 0; g < G; ++g) {
+    float* sg = s + g * kAttnChunk;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) {
+      float x = sg[j] * a.scale;
+      if (a.softcap > 0) x = a.softcap * std::tanh(x / a.softcap);
+      sg[j] = x;
+      m = std::max(m, x);
+    }
+    float l = 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      sg[j] = std::exp(sg[j] - m);
+      l += sg[j];
+    }
+    part[g * hstride + 0] = m;
+    part[g * hstride + 1] = l;
+  }
+  if (P.avx2) attn_pv_avx2(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf);
+  else attn_pv_scalar(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf);
+}
+
+// out[hd] = (sum_c w_c o_c) / (sum_c w_c l_c), w_c = exp(m_c - max m), chunks in order.
+void combine(const float* part, int64_t n_chunks, int64_t hd, float* out) {
+  float M = -INFINITY;
+  for (int64_t c = 0; c < n_chunks; ++c) M = std::max(M, part[c * (hd + 2)]);
+  float L = 0.0f;
+  for (int64_t d = 0; d < hd; ++d) out[d] = 0.0f;
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const float* pc = part + c * (hd + 2);
+    const float w = std::exp(pc[0] - M);
+    L = L + w * pc[1];
+    for (int64_t d = 0; d < hd; ++d) out[d] = out[d] + w * pc[2 + d];
+  }
+  for (int64_t d = 0; d < hd; ++d) out[d] = out[d] / L;
+}
+
+// Prefill mode: query t, kv head kvh, all its chunks in order, then the combine.
+void query_group(const Plan& P, int64_t t, int64_t kvh, float* slot) {
+  const AttentionArgs& a = *P.a;
+  const int64_t first = P.first(t), last = a.pos[t];
+  const int64_t c0 = first / kAttnChunk, c1 = last / kAttnChunk, nc = c1 - c0 + 1;
+  float* part = slot + align16(a.n_heads * kAttnChunk) + align16(8 * P.hd);  // [G, nc, hd + 2]
+  const int64_t hstride = nc * (P.hd + 2);
+  for (int64_t c = c0; c <= c1; ++c)
+    chunk_partial(P, t, kvh, std::max(first, c * kAttnChunk), std::min(last, c * kAttnChunk + kAttnChunk - 1),
+                  part + (c - c0) * (P.hd + 2), hstride, slot);
+  for (int64_t g = 0; g < P.G; ++g)
+    combine(part + g * hstride, nc, P.hd, a.out + (t * a.n_heads + kvh * P.G + g) * P.hd);
+}
+
+}  // namespace
+
+int64_t attention_scratch_floats(int64_t T, int64_t n_heads, int64_t max_pos, int64_t head_dim, int n_threads) {
+  const int64_t nch = std::max<int64_t>(0, max_pos) / kAttnChunk + 1;
+  const int64_t split = std::min(T, kAttnSplitMaxT) * n_heads * nch * (head_dim + 2);
+  return std::max(1, n_threads) * slot_floats(n_heads, nch, head_dim) + split;
+}
 
 void attention_cpu(ThreadPool& pool, const AttentionArgs& a) {
-  if (a.kv.type != DType::F32) throw Error("attention: only an F32 KV cache is implemented so far");
-  const int64_t group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
-  const int64_t kv_stride = a.n_kv_heads * hd;
-  const float* k_cache = static_cast<const float*>(a.kv.k);
-  const float* v_cache = static_cast<const float*>(a.kv.v);
-  pool.run(a.T * a.n_heads, [&](int64_t task) {
-    const int64_t t = task / a.n_heads, h = task % a.n_heads, kvh = h / group;
-    const int64_t last = a.pos[t];
-    const int64_t first = a.window > 0 ? std::max<int64_t>(0, last - a.window + 1) : 0;
-    thread_local std::vector<float> scores;
-    scores.resize(static_cast<size_t>(last - first + 1));
-    const float* qv = a.q + (t * a.n_heads + h) * hd;
-    float mx = -INFINITY;
-    for (int64_t j = first; j <= last; ++j) {
-      float s = dot_f32(qv, k_cache + j * kv_stride + kvh * hd, hd) * a.scale;
-      if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
-      scores[j - first] = s;
-      mx = std::max(mx, s);
-    }
-    float sum = 0;
-    for (float& s : scores) {
-      s = std::exp(s - mx);
-      sum += s;
-    }
-    const float inv = 1.0f / sum;
-    float* o = a.out + (t * a.n_heads + h) * hd;
-    std::fill(o, o + hd, 0.0f);
-    for (int64_t j = first; j <= last; ++j) {
-      const float p = scores[j - first] * inv;
-      const float* vv = v_cache + j * kv_stride + kvh * hd;
-      for (int64_t d = 0; d < hd; ++d) o[d] += p * vv[d];
+  if (a.kv.type != DType::F32 && a.kv.type != DType::F16)
+    throw Error(std::string("attention: KV cache type must be F32 or F16 (got ") + dtype_name(a.kv.type) + ")");
+  if (a.T <= 0) return;
+  if (a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0 || a.head_dim <= 0)
+    throw Error("attention: n_heads " + std::to_string(a.n_heads) + " is not a multiple of n_kv_heads " +
+                std::to_string(a.n_kv_heads) + " (head_dim " + std::to_string(a.head_dim) + ")");
+  int64_t max_pos = 0, nch = 1, c_lo = INT64_MAX, c_hi = 0;
+  Plan P;
+  P.a = &a;
+  for (int64_t t = 0; t < a.T; ++t) {
+    if (a.pos[t] < 0) throw Error("attention: negative position " + std::to_string(a.pos[t]));
+    const int64_t c0 = P.first(t) / kAttnChunk, c1 = a.pos[t] / kAttnChunk;
+    max_pos = std::max<int64_t>(max_pos, a.pos[t]);
+    nch = std::max(nch, c1 - c0 + 1);
+    c_lo = std::min(c_lo, c0);
+    c_hi = std::max(c_hi, c1);
+  }
+  const int n_threads = pool.size();
+  const int64_t need = attention_scratch_floats(a.T, a.n_heads, max_pos, a.head_dim, n_threads);
+  float* scratch = a.scratch;
+  if (scratch) {
+    if (a.scratch_floats < need)
+      throw Error("attention: scratch of " + std::to_string(a.scratch_floats) + " floats, " + std::to_string(need) +
+                  " needed (T " + std::to_string(a.T) + ", max pos " + std::to_string(max_pos) + ")");
+  } else {
+    thread_local std::vector<float> fallback;
+    if (fallback.size() < static_cast<size_t>(need)) fallback.resize(static_cast<size_t>(need));
+    scratch = fallback.data();
+  }
+  P.G = a.n_heads / a.n_kv_heads;
+  P.hd = a.head_dim;
+  P.row = a.n_kv_heads * a.head_dim;
+  P.nch = nch;
+  P.slot = slot_floats(a.n_heads, max_pos / kAttnChunk + 1, a.head_dim);
+  P.scratch = scratch;
+  P.split = scratch + n_threads * P.slot;
+  P.f16 = a.kv.type == DType::F16;
+  P.avx2 = use_avx2();
+
+  if (a.T > kAttnSplitMaxT) {
+    pool.run(a.T * a.n_kv_heads, [&P](int64_t task, int thread) {
+      query_group(P, task / P.a->n_kv_heads, task % P.a->n_kv_heads, P.scratch + thread * P.slot);
+    });
+    return;
+  }
+  // Split-K: tasks (kv head, chunk, query block); partials at split[((t * n_heads + h) * nch + c - c0(t))].
+  const int64_t n_c = c_hi - c_lo + 1, n_qb = (a.T + kQBlock - 1) / kQBlock;
+  struct Split {
+    const Plan* P;
+    int64_t c_lo, n_c, n_qb;
+  } sp{&P, c_lo, n_c, n_qb};
+  pool.run(a.n_kv_heads * n_c * n_qb, [&sp](int64_t task, int thread) {
+    const Plan& P = *sp.P;
+    const AttentionArgs& a = *P.a;
+    const int64_t qb = task % sp.n_qb, c = sp.c_lo + (task / sp.n_qb) % sp.n_c, kvh = task / (sp.n_qb * sp.n_c);
+    float* slot = P.scratch + thread * P.slot;
+    const int64_t t_end = std::min(a.T, (qb + 1) * kQBlock);
+    for (int64_t t = qb * kQBlock; t < t_end; ++t) {
+      const int64_t first = P.first(t), last = a.pos[t];
+      const int64_t j0 = std::max(first, c * kAttnChunk), j1 = std::min(last, c * kAttnChunk + kAttnChunk - 1);
+      if (j0 > j1) continue;
+      const int64_t hstride = P.nch * (P.hd + 2);
+      float* part = P.split + (t * a.n_heads + kvh * P.G) * hstride + (c - first / kAttnChunk) * (P.hd + 2);
+      chunk_partial(P, t, kvh, j0, j1, part, hstride, slot);
     }
   });
+  auto combine_task = [&P](int64_t task) {
+    const AttentionArgs& a = *P.a;
+    const int64_t t = task / a.n_heads, h = task % a.n_heads;
+    const int64_t nc = a.pos[t] / kAttnChunk - P.first(t) / kAttnChunk + 1;
+    combine(P.split + (t * a.n_heads + h) * P.nch * (P.hd + 2), nc, P.hd, a.out + (t * a.n_heads + h) * P.hd);
+  };
+  // The combine is small (T * n_heads * chunks * head_dim adds): inline unless there is a lot of it.
+  if (a.T * a.n_heads * nch * a.head_dim < (1 << 15)) {
+    for (int64_t task = 0; task < a.T * a.n_heads; ++task) combine_task(task);
+  } else {
+    pool.run(a.T * a.n_heads, combine_task);
+  }
+}
+
+// ---- scalar kernels: the lane order of attention_avx2.cpp, with std::fma for its FMAs ----
+
+void attn_scores_scalar(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
+                        int64_t n, float* s, int64_t lds, float* kbuf) {
+  const int64_t hd8 = hd & ~int64_t{7};
+  for (int64_t j = 0; j < n; ++j) {
+    const float* kr;
+    if (f16) {
+      const uint16_t* src = static_cast<const uint16_t*>(k) + j * stride;
+      for (int64_t i = 0; i < hd; ++i) kbuf[i] = fp16_to_f32(src[i]);
+      kr = kbuf;
+    } else {
+      kr = static_cast<const float*>(k) + j * stride;
+    }
+    for (int64_t g = 0; g < G; ++g) {
+      const float* qg = q + g * hd;
+      float acc[8] = {};
+      for (int64_t i = 0; i < hd8; i += 8)
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(qg[i + l], kr[i + l], acc[l]);
+      float x = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (int64_t i = hd8; i < hd; ++i) x += qg[i] * kr[i];
+      s[g * lds + j] = x;
+    }
+  }
+}
+
+void attn_pv_scalar(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
+                    int64_t n, float* o, int64_t ldo, float* kbuf) {
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t d = 0; d < hd; ++d) o[g * ldo + d] = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    const float* vr;
+    if (f16) {
+      const uint16_t* src = static_cast<const uint16_t*>(v) + j * stride;
+      for (int64_t d = 0; d < hd; ++d) kbuf[d] = fp16_to_f32(src[d]);
+      vr = kbuf;
+    } else {
+      vr = static_cast<const float*>(v) + j * stride;
+    }
+    for (int64_t g = 0; g < G; ++g) {
+      const float pj = p[g * ldp + j];
+      float* og = o + g * ldo;
+      for (int64_t d = 0; d < hd; ++d) og[d] = std::fma(pj, vr[d], og[d]);
+    }
+  }
+}
+
+// float32 -> float16 bits, round to nearest even, integer arithmetic only (no FP environment).
+void f32_to_f16_scalar(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &x[i], 4);
+    const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
+    const uint32_t a = u & 0x7fffffffu;
+    uint32_t h;
+    if (a > 0x7f800000u) {
+      h = 0x7e00u | ((a >> 13) & 0x3ffu);  // NaN: quieted, upper payload bits kept (vcvtps2ph)
+    } else if (a >= 0x477ff000u) {
+      h = 0x7c00u;  // >= 65520 (the midpoint above the largest half, 65504) and inf: inf
+    } else if (a >= 0x38800000u) {  // >= 2^-14: a normal half
+      const uint32_t r = a - (112u << 23);  // rebias the exponent 127 -> 15
+      h = r >> 13;
+      const uint32_t rem = r & 0x1fffu;
+      if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent: exact
+    } else if (a >= 0x33000000u) {  // [2^-25, 2^-14): a subnormal half (or the smallest normal)
+      const uint32_t e = a >> 23, m = (a & 0x7fffffu) | 0x800000u;
+      const uint32_t sh = 126 - e;  // value = m * 2^(e - 150), half units of 2^-24: m >> (126 - e)
+      h = m >> sh;
+      const uint32_t rem = m & ((1u << sh) - 1), half = 1u << (sh - 1);
+      if (rem > half || (rem == half && (h & 1u))) ++h;
+    } else {
+      h = 0;  // < 2^-25 (2^-25 itself ties to even 0 through the branch above)
+    }
+    y[i] = static_cast<uint16_t>(sign | h);
+  }
+}
+
+void f32_to_f16(const float* x, uint16_t* y, int64_t n) {
+  if (use_avx2()) f32_to_f16_avx2(x, y, n);
+  else f32_to_f16_scalar(x, y, n);
 }
 
 }  // namespace fastspec::cpu

@@ -1,5 +1,12 @@
 // Attention over the KV cache on the CPU (decode, verify and prefill), batch-invariant: the result
-// for query t does not depend on T or on which other queries share the pass.
+// for query t does not depend on T, on which other queries share the pass, on the thread count or
+// on the CPU path (the scalar fallback reproduces the AVX2 kernels' bits).
+//
+// Split-K ("flash decoding"): the keys of query t are cut at fixed chunk boundaries, multiples of
+// kAttnChunk counted from position 0 (never from T, the window start or the thread count). Each
+// (query, head, chunk) gives a partial (m = max score, l = sum exp(s - m), o = sum exp(s - m) v);
+// the partials are combined in chunk order. The arithmetic of one (query, head) is therefore a
+// function of q[t], pos[t] and the cache only, whichever task computed which chunk.
 #pragma once
 #include <cstdint>
 
@@ -7,6 +14,9 @@
 #include "backend/cpu/thread_pool.h"
 
 namespace fastspec::cpu {
+
+constexpr int64_t kAttnChunk = 256;     // keys per split-K chunk: [c * 256, c * 256 + 255]
+constexpr int64_t kAttnSplitMaxT = 32;  // T <= this: tasks (kv head, chunk, 4 queries); else (query, kv head)
 
 struct AttentionArgs {
   const float* q = nullptr;  // [T, n_heads, head_dim]
@@ -17,9 +27,46 @@ struct AttentionArgs {
   float scale = 1.0f;            // multiplies q.k
   int64_t window = 0;            // > 0: sliding window length
   float softcap = 0.0f;          // > 0: score = softcap * tanh(score / softcap)
+  // Workspace: [scratch_floats] floats, at least attention_scratch_floats(T, n_heads, max pos[t],
+  // head_dim, pool.size()) (Error otherwise). nullptr: a thread_local vector of the calling thread
+  // that grows on first use (allocates then, never after at the same sizes).
+  float* scratch = nullptr;
+  int64_t scratch_floats = 0;
 };
 
+// Floats of workspace attention_cpu needs for up to T queries at positions <= max_pos with
+// n_threads threads. Monotone in every argument, so size it once for the largest pass.
+int64_t attention_scratch_floats(int64_t T, int64_t n_heads, int64_t max_pos, int64_t head_dim, int n_threads);
+
 // out[t, h, :] = sum_j softmax_j(score(t, h, j)) v[j, h / (n_heads / n_kv_heads), :]
+//   score = scale * dot(q[t,h], k[j]) (then softcap * tanh(score / softcap) when softcap > 0)
+//   softmax per chunk: p = exp(s - m_c); combined: w_c = exp(m_c - M), M = max_c m_c,
+//   out = (sum_c w_c o_c) / (sum_c w_c l_c)   (a division at the end, not a multiply by 1/sum)
 void attention_cpu(ThreadPool& pool, const AttentionArgs& a);
+
+// float32 -> float16 bits, round to nearest even (overflow -> inf, subnormals exact, NaN quieted
+// with its upper payload bits, as F16C's vcvtps2ph does); the same bits on every CPU path.
+void f32_to_f16(const float* x, uint16_t* y, int64_t n);
+
+// ---- kernels (attention.cpp: scalar; attention_avx2.cpp: AVX2+FMA+F16C, call only when
+// isa_active() != Isa::scalar). k/v point at a cache row of one KV head (float or uint16 f16
+// bits), row j at k + j * stride elements. ----
+
+// s[g * lds + j] = dot(q[g * hd : (g + 1) * hd], k[j])  for g < G, j < n. Per dot: one 8-lane FMA
+// accumulator over the 8-element steps (lane l takes elements 8i + l), lanes summed
+// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the hd % 8 tail added in order.
+// kbuf: [8 * hd] floats of scratch (f16 rows are widened there).
+void attn_scores_scalar(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
+                        int64_t n, float* s, int64_t lds, float* kbuf);
+void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
+                      int64_t n, float* s, int64_t lds, float* kbuf);
+// o[g * ldo + d] = sum_j p[g * ldp + j] * v[j][d]  for g < G, d < hd: one fma per j in order from +0.
+// kbuf: [hd] floats of scratch (the scalar path widens an f16 row there).
+void attn_pv_scalar(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
+                    int64_t n, float* o, int64_t ldo, float* kbuf);
+void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
+                  int64_t n, float* o, int64_t ldo, float* kbuf);
+void f32_to_f16_scalar(const float* x, uint16_t* y, int64_t n);
+void f32_to_f16_avx2(const float* x, uint16_t* y, int64_t n);
 
 }  // namespace fastspec::cpu

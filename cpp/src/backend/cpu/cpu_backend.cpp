@@ -14,7 +14,13 @@
 
 namespace fastspec::cpu {
 
-CpuBackend::CpuBackend(int n_threads) : pool_(n_threads) {}
+CpuBackend::CpuBackend(int n_threads, Precision precision) : pool_(n_threads), precision_(precision) {}
+
+namespace {
+// Rows of elementwise work per task: below this a pass runs inline on the caller (a dispatch costs
+// more than the work).
+constexpr int64_t kInlineElems = 16384;
+}  // namespace
 
 void dequant_weight_row(const Weight& w, int64_t r, float* dst) {
   if (w.type != DType::AWQ_INT4) {
@@ -37,60 +43,67 @@ void dequant_weight_row(const Weight& w, int64_t r, float* dst) {
   }
 }
 
-void CpuBackend::matmul(const Weight& w, const float* x, float* y, int64_t T) {
-  constexpr int64_t kRowsPerTask = 16;
-  const int64_t n_tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
-  pool_.run(n_tasks, [&](int64_t task) {
-    thread_local std::vector<float> row;
-    row.resize(static_cast<size_t>(w.cols));
-    const int64_t r0 = task * kRowsPerTask, r1 = std::min(w.rows, r0 + kRowsPerTask);
-    for (int64_t r = r0; r < r1; ++r) {
-      // Up to kMaxFusedRows activation rows: the fused kernel (bit-equal to the path below).
-      if (w.type != DType::AWQ_INT4 &&
-          dot_rows_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, T, w.cols, y + r, w.rows))
-        continue;
-      dequant_weight_row(w, r, row.data());
-      for (int64_t t = 0; t < T; ++t) y[t * w.rows + r] = dot_f32(row.data(), x + t * w.cols, w.cols);
+void CpuBackend::embed(const Weight& w, const int32_t* tokens, int64_t T, float scale, float* out) {
+  for (int64_t t = 0; t < T; ++t)
+    if (tokens[t] < 0 || tokens[t] >= w.rows)
+      throw ModelError("embed: token id " + std::to_string(tokens[t]) + " outside the vocabulary [0, " +
+                       std::to_string(w.rows) + ")");
+  pool_.run(T * w.cols >= kInlineElems ? T : 1, [&](int64_t task) {
+    const int64_t t0 = T * w.cols >= kInlineElems ? task : 0, t1 = T * w.cols >= kInlineElems ? task + 1 : T;
+    for (int64_t t = t0; t < t1; ++t) {
+      float* o = out + t * w.cols;
+      dequant_weight_row(w, tokens[t], o);
+      if (scale != 1.0f)
+        for (int64_t i = 0; i < w.cols; ++i) o[i] *= scale;
     }
   });
 }
 
-void CpuBackend::embed(const Weight& w, const int32_t* tokens, int64_t T, float* out) {
-  for (int64_t t = 0; t < T; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= w.rows)
-      throw ModelError("embed: token id " + std::to_string(tokens[t]) + " outside the vocabulary [0, " +
-                       std::to_string(w.rows) + ")");
-    dequant_weight_row(w, tokens[t], out + t * w.cols);
+// Splits rows [0, T) of n elements into tasks (one row each when the pass is big, else inline).
+template <typename F>
+void for_rows(ThreadPool& pool, int64_t T, int64_t n, const F& f) {
+  if (T * n < kInlineElems || T == 1) {
+    for (int64_t t = 0; t < T; ++t) f(t);
+    return;
   }
+  pool.run(T, [&](int64_t t) { f(t); });
 }
 
 void CpuBackend::rms_norm(const float* x, const float* w, float* out, int64_t T, int64_t n, float eps,
                           bool plus_one) {
-  for (int64_t t = 0; t < T; ++t) {
+  for_rows(pool_, T, n, [&](int64_t t) {
     const float* xt = x + t * n;
     float* ot = out + t * n;
     const float ms = dot_f32(xt, xt, n) / static_cast<float>(n);
     const float inv = 1.0f / std::sqrt(ms + eps);
-    for (int64_t i = 0; i < n; ++i) ot[i] = (xt[i] * inv) * (plus_one ? 1.0f + w[i] : w[i]);
-  }
+    if (plus_one)
+      for (int64_t i = 0; i < n; ++i) ot[i] = (xt[i] * inv) * (1.0f + w[i]);
+    else
+      for (int64_t i = 0; i < n; ++i) ot[i] = (xt[i] * inv) * w[i];
+  });
 }
 
-void CpuBackend::rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int32_t* pos,
-                      const RopeParams& rp) {
+void CpuBackend::rope(float* q, int64_t n_heads, float* k, int64_t n_kv_heads, int64_t T, int64_t head_dim,
+                      const int32_t* pos, const RopeParams& rp) {
+  // x' = (x_a cos - x_b sin, x_a sin + x_b cos) on each pair (a, b), angle = pos * inv_freq[i]
   const int64_t half = rp.dim / 2;
-  for (int64_t t = 0; t < T; ++t) {
+  for_rows(pool_, T, (n_heads + n_kv_heads) * head_dim * 8, [&](int64_t t) {
     for (int64_t i = 0; i < half; ++i) {
       const float angle = static_cast<float>(pos[t]) * rp.inv_freq[i];
       const float c = std::cos(angle), s = std::sin(angle);
-      for (int64_t h = 0; h < n_heads; ++h) {
-        float* v = x + (t * n_heads + h) * head_dim;
-        const int64_t a = rp.pairs_adjacent ? 2 * i : i, b = rp.pairs_adjacent ? 2 * i + 1 : i + half;
-        const float x0 = v[a], x1 = v[b];
-        v[a] = x0 * c - x1 * s;
-        v[b] = x0 * s + x1 * c;
-      }
+      const int64_t a = rp.pairs_adjacent ? 2 * i : i, b = rp.pairs_adjacent ? 2 * i + 1 : i + half;
+      auto rot = [&](float* base, int64_t heads) {
+        for (int64_t h = 0; h < heads; ++h) {
+          float* v = base + (t * heads + h) * head_dim;
+          const float x0 = v[a], x1 = v[b];
+          v[a] = x0 * c - x1 * s;
+          v[b] = x0 * s + x1 * c;
+        }
+      };
+      rot(q, n_heads);
+      if (k) rot(k, n_kv_heads);
     }
-  }
+  });
 }
 
 void CpuBackend::attention(const float* q, const KvView& kv, float* out, int64_t T, int64_t n_heads,
@@ -102,25 +115,23 @@ void CpuBackend::attention(const float* q, const KvView& kv, float* out, int64_t
   attention_cpu(pool_, a);
 }
 
-void CpuBackend::glu(const float* gate, const float* up, float* out, int64_t n, bool gelu) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    float a;
-    if (gelu) {  // gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
-      a = 0.5f * g * (1.0f + std::tanh(0.7978845608028654f * (g + 0.044715f * g * g * g)));
-    } else {     // silu(g) = g / (1 + exp(-g))
-      a = g / (1.0f + std::exp(-g));
-    }
-    out[i] = a * up[i];
-  }
+// Elementwise ops over n elements in chunks of kInlineElems (one task each).
+template <typename F>
+void for_chunks(ThreadPool& pool, int64_t n, const F& f) {
+  const int64_t chunks = (n + kInlineElems - 1) / kInlineElems;
+  pool.run(chunks, [&](int64_t c) { f(c * kInlineElems, std::min(n, (c + 1) * kInlineElems)); });
 }
 
 void CpuBackend::add(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+  for_chunks(pool_, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) x[i] += y[i];
+  });
 }
 
 void CpuBackend::softcap(float* x, int64_t n, float cap) {
-  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
+  for_chunks(pool_, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) x[i] = cap * std::tanh(x[i] / cap);
+  });
 }
 
 }  // namespace fastspec::cpu

@@ -1,34 +1,63 @@
 // The CPU backend: complete, threaded, batch-invariant. The reference every other backend is
-// compared against.
+// compared against. Memory: a workspace sized by reserve() at load (activations, quantized
+// matmul inputs, per-thread scratch); the ops allocate nothing.
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/qdot.h"
 #include "backend/cpu/thread_pool.h"
 
 namespace fastspec::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads);
+  CpuBackend(int n_threads, Precision precision);
   const char* name() const override { return "cpu"; }
   int threads() const { return pool_.size(); }
+  Precision precision() const { return precision_; }
+  ThreadPool& pool() { return pool_; }
+
+  void reserve(int64_t max_rows, int64_t max_cols, int64_t act_floats) override;
+  float* activations() override { return act_.data(); }
+  void prepare_weight(const Weight& w) override;
 
   void matmul(const Weight& w, const float* x, float* y, int64_t T) override;
-  void embed(const Weight& w, const int32_t* tokens, int64_t T, float* out) override;
+  void matmuls(const float* x, int64_t T, const MatmulOut* outs, int n_outs) override;
+  void matmul_glu(const Weight& gate, const Weight& up, const float* x, float* out, int64_t T, bool gelu) override;
+  void embed(const Weight& w, const int32_t* tokens, int64_t T, float scale, float* out) override;
   void rms_norm(const float* x, const float* w, float* out, int64_t T, int64_t n, float eps,
                 bool plus_one) override;
-  void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int32_t* pos,
-            const RopeParams& rp) override;
-  void attention(const float* q, const KvView& kv, float* out, int64_t T,
-                 int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale,
-                 int64_t window, float softcap) override;
-  void glu(const float* gate, const float* up, float* out, int64_t n, bool gelu) override;
+  void rope(float* q, int64_t n_heads, float* k, int64_t n_kv_heads, int64_t T, int64_t head_dim,
+            const int32_t* pos, const RopeParams& rp) override;
+  void attention(const float* q, const KvView& kv, float* out, int64_t T, int64_t n_heads, int64_t n_kv_heads,
+                 int64_t head_dim, const int32_t* pos, float scale, int64_t window, float softcap) override;
   void add(float* x, const float* y, int64_t n) override;
   void softcap(float* x, int64_t n, float cap) override;
 
  private:
+  // The quantized copy of one matmul input in one activation format (cpu_matmul.cpp).
+  struct ActBuf {
+    std::vector<int8_t> q;   // [max_rows, q_stride]
+    std::vector<float> d;    // [max_rows, d_stride]
+    std::vector<int32_t> s;  // [max_rows, s_stride]
+  };
+  // Quantizes x[T, cols] into the formats `outs` need; returns the views (cpu_matmul.cpp).
+  void quantize_inputs(const float* x, int64_t T, int64_t cols, const Weight* const* ws, int n_ws, ActQ* views,
+                       bool* has);
+  // y[0..T) = dot(row r of w, each input row) on the path this backend uses (cpu_matmul.cpp).
+  void dot_row(const Weight& w, int64_t r, const float* x, int64_t T, const ActQ* views, const bool* has,
+               float* y, int thread);
+  void check_rows(const char* op, int64_t T, int64_t cols) const;
+
   ThreadPool pool_;
+  Precision precision_;
+  int64_t max_rows_ = 0, max_cols_ = 0;
+  std::vector<float> act_;                // [act_floats] the model's activations
+  ActBuf qbuf_[2];                        // by ActFormat
+  std::vector<std::vector<float>> tmp_;   // [threads][2 * max_rows + max_cols] per-thread scratch
+  std::vector<float> attn_scratch_;       // attention's scratch (attention.h)
 };
 
 // dst[cols] = row r of dequant(w) (any stored type, AWQ included).

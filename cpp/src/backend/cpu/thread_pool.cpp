@@ -23,7 +23,7 @@ inline void cpu_relax() {
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-  for (int k = 1; k < n_threads_; ++k) workers_.emplace_back([this] { worker_loop(); });
+  for (int k = 1; k < n_threads_; ++k) workers_.emplace_back([this, k] { worker_loop(k); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -35,12 +35,12 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::drain() {
+void ThreadPool::drain(int thread) {
   for (;;) {
     int64_t k = next_.fetch_add(1, std::memory_order_relaxed);
     if (k >= n_tasks_) return;
     try {
-      (*fn_)(k);
+      (*fn_)(k, thread);
     } catch (...) {
       std::lock_guard<std::mutex> lk(mu_);
       if (!error_) error_ = std::current_exception();
@@ -49,7 +49,7 @@ void ThreadPool::drain() {
   }
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int thread) {
   uint64_t seen = 0;
   for (;;) {
     int spins = 0;
@@ -66,7 +66,7 @@ void ThreadPool::worker_loop() {
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    drain();
+    drain(thread);
     if (active_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
       std::lock_guard<std::mutex> lk(mu_);
       cv_done_.notify_one();
@@ -74,10 +74,10 @@ void ThreadPool::worker_loop() {
   }
 }
 
-void ThreadPool::run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
+void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
   if (n_tasks <= 0) return;
   if (workers_.empty() || n_tasks == 1) {
-    for (int64_t k = 0; k < n_tasks; ++k) fn(k);
+    for (int64_t k = 0; k < n_tasks; ++k) fn(k, 0);
     return;
   }
   fn_ = &fn;
@@ -90,7 +90,7 @@ void ThreadPool::run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleepers_.load() > 0) cv_start_.notify_all();
-  drain();
+  drain(0);
   int spins = 0;
   while (active_.load(std::memory_order_acquire) != 0 && spins < kSpinIters) {
     cpu_relax();

@@ -9,9 +9,30 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace fastspec::cpu {
+
+// A non-owning reference to a callable fn(task, thread): unlike std::function it never allocates
+// (a capturing lambda passed to run() stays on the caller's stack).
+class TaskFn {
+ public:
+  template <typename F>
+  TaskFn(const F& f)  // NOLINT: implicit, so run(n, [&](int64_t t) {...}) works
+      : obj_(&f), call_(&invoke<F>) {}
+  void operator()(int64_t task, int thread) const { call_(obj_, task, thread); }
+
+ private:
+  template <typename F>
+  static void invoke(const void* o, int64_t task, int thread) {
+    const F& f = *static_cast<const F*>(o);
+    if constexpr (std::is_invocable_v<const F&, int64_t, int>) f(task, thread);
+    else f(task);
+  }
+  const void* obj_;
+  void (*call_)(const void*, int64_t, int);
+};
 
 class ThreadPool {
  public:
@@ -21,19 +42,21 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
-  // Runs fn(task) for task in [0, n_tasks), spread over the threads; returns when all are done.
-  // The first exception thrown by a task is rethrown here.
-  void run(int64_t n_tasks, const std::function<void(int64_t)>& fn);
+  // Runs fn(task) (or fn(task, thread), thread in [0, size())) for task in [0, n_tasks), claimed
+  // dynamically by the threads (a thread slowed by another process just takes fewer tasks);
+  // returns when all are done. The first exception thrown by a task is rethrown here. Never
+  // allocates. n_tasks == 1 (or a 1-thread pool) runs inline on the caller.
+  void run(int64_t n_tasks, TaskFn fn);
 
  private:
-  void worker_loop();
-  void drain();
+  void worker_loop(int thread);
+  void drain(int thread);
 
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_start_, cv_done_;
-  const std::function<void(int64_t)>* fn_ = nullptr;
+  const TaskFn* fn_ = nullptr;
   int64_t n_tasks_ = 0;
   std::atomic<int64_t> next_{0};
   std::atomic<int> active_{0};            // workers still inside the current job

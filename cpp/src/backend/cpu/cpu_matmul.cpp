@@ -1,0 +1,191 @@
+// CPU matmuls: y[T, rows] = x[T, cols] @ dequant(W)^T, several weights over one input at once.
+//   q8 precision: x is quantized once per call into the activation formats the weights need
+//   (qdot.h), then each weight row is dotted with all T rows by the active ISA's integer kernel.
+//   f32 precision (and types without an integer dot: F16, BF16, F32, AWQ): fused dequant-dot.
+// Work: tasks of kRowsPerTask output rows (over all the outputs of the call), claimed dynamically.
+// A row's result depends only on its weight row and its own input row, never on T or the split:
+// decode, verify and prefill give bit-equal results per token (batch invariance).
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/dequant.h"
+#include "backend/cpu/dequant_fast.h"
+#include "fastspec/status.h"
+
+namespace fastspec::cpu {
+namespace {
+
+constexpr int64_t kRowsPerTask = 16;
+constexpr int64_t kQuantInline = 16384;  // quantize inline (no dispatch) below this many elements
+
+std::string weight_name(const Weight& w) { return w.info ? "'" + w.info->name + "'" : "a weight"; }
+
+}  // namespace
+
+void CpuBackend::reserve(int64_t max_rows, int64_t max_cols, int64_t act_floats) {
+  max_rows_ = std::max(max_rows_, max_rows);
+  max_cols_ = std::max(max_cols_, max_cols);
+  if (static_cast<int64_t>(act_.size()) < act_floats) act_.assign(static_cast<size_t>(act_floats), 0.0f);
+  for (int f = 0; f < 2; ++f) {
+    const ActLayout lay = act_layout(static_cast<ActFormat>(f), (max_cols_ + 255) / 256 * 256);  // >= any row's
+    qbuf_[f].q.resize(static_cast<size_t>(max_rows_ * lay.q_stride));
+    qbuf_[f].d.resize(static_cast<size_t>(max_rows_ * lay.d_stride));
+    qbuf_[f].s.resize(static_cast<size_t>(max_rows_ * lay.s_stride));
+  }
+  tmp_.resize(static_cast<size_t>(pool_.size()));
+  for (auto& t : tmp_) t.resize(static_cast<size_t>(2 * max_rows_ + max_cols_));
+}
+
+void CpuBackend::prepare_weight(const Weight& w) {
+  // The kernels read the stored blocks in place (the GGUF layout is already the kernel layout):
+  // nothing to repack. Check that some path can run the type.
+  if (w.type == DType::AWQ_INT4) return;
+  const DTypeTraits* tr = dtype_traits(w.type);
+  if (!tr || !tr->dequantizable || w.cols % tr->block_size != 0)
+    throw ModelError("cpu backend: cannot run " + weight_name(w) + " of type " + dtype_name(w.type) + " with " +
+                     std::to_string(w.cols) + " columns");
+}
+
+void CpuBackend::check_rows(const char* op, int64_t T, int64_t cols) const {
+  if (T > max_rows_ || cols > max_cols_)
+    throw Error(std::string(op) + ": a pass of " + std::to_string(T) + " rows x " + std::to_string(cols) +
+                " columns exceeds the workspace reserved at load (" + std::to_string(max_rows_) + " x " +
+                std::to_string(max_cols_) + ")");
+}
+
+void CpuBackend::quantize_inputs(const float* x, int64_t T, int64_t cols, const Weight* const* ws, int n_ws,
+                                 ActQ* views, bool* has) {
+  has[0] = has[1] = false;
+  if (precision_ != Precision::q8) return;
+  const QKernels& k = qkernels(isa_active());
+  for (int i = 0; i < n_ws; ++i) {
+    ActFormat f;
+    QType qt;
+    if (act_format_for(ws[i]->type, &f) && qtype_of(ws[i]->type, &qt) && k.dot[static_cast<int>(qt)])
+      has[static_cast<int>(f)] = true;
+  }
+  for (int f = 0; f < 2; ++f) {
+    if (!has[f]) continue;
+    const ActLayout lay = act_layout(static_cast<ActFormat>(f), cols);
+    ActBuf& b = qbuf_[f];
+    const QuantFn quant = k.quant[f];
+    auto row = [&](int64_t t) {
+      quant(x + t * cols, lay, b.q.data() + t * lay.q_stride, b.d.data() + t * lay.d_stride,
+            b.s.data() + t * lay.s_stride);
+    };
+    if (T * cols < kQuantInline) {
+      for (int64_t t = 0; t < T; ++t) row(t);
+    } else {
+      pool_.run(T, [&](int64_t t) { row(t); });
+    }
+    views[f].lay = lay;
+    views[f].q = b.q.data();
+    views[f].d = b.d.data();
+    views[f].s = b.s.data();
+  }
+}
+
+void CpuBackend::dot_row(const Weight& w, int64_t r, const float* x, int64_t T, const ActQ* views, const bool* has,
+                         float* y, int thread) {
+  ActFormat f;
+  QType qt;
+  if (act_format_for(w.type, &f) && has[static_cast<int>(f)] && qtype_of(w.type, &qt)) {
+    const QDotFn fn = qkernels(isa_active()).dot[static_cast<int>(qt)];
+    const ActQ& a = views[static_cast<int>(f)];
+    const uint8_t* wr = w.data + static_cast<uint64_t>(r) * w.row_bytes;
+    for (int64_t t0 = 0; t0 < T; t0 += kQDotMaxRows) {
+      ActQ at = a;
+      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride;
+      fn(wr, at, std::min(kQDotMaxRows, T - t0), y + t0, 1);
+    }
+    return;
+  }
+  // float32 path: the fused dequant-dot (up to kMaxFusedRows rows), else dequantize the row once
+  // and dot it with every input row (bit-equal to the fused kernel).
+  if (w.type != DType::AWQ_INT4 &&
+      dot_rows_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, T, w.cols, y, 1))
+    return;
+  float* row = tmp_[static_cast<size_t>(thread)].data() + 2 * max_rows_;
+  dequant_weight_row(w, r, row);
+  for (int64_t t = 0; t < T; ++t) y[t] = dot_f32(row, x + t * w.cols, w.cols);
+}
+
+void CpuBackend::matmul(const Weight& w, const float* x, float* y, int64_t T) {
+  MatmulOut o;
+  o.w = &w;
+  o.y = y;
+  matmuls(x, T, &o, 1);
+}
+
+void CpuBackend::matmuls(const float* x, int64_t T, const MatmulOut* outs, int n_outs) {
+  constexpr int kMaxOuts = 8;
+  if (n_outs < 1 || n_outs > kMaxOuts) throw Error("matmuls: 1.." + std::to_string(kMaxOuts) + " outputs");
+  const int64_t cols = outs[0].w->cols;
+  const Weight* ws[kMaxOuts];
+  int64_t first_task[kMaxOuts + 1];
+  first_task[0] = 0;
+  for (int i = 0; i < n_outs; ++i) {
+    ws[i] = outs[i].w;
+    if (ws[i]->cols != cols)
+      throw Error("matmuls: " + weight_name(*ws[i]) + " has " + std::to_string(ws[i]->cols) + " columns, the input " +
+                  std::to_string(cols));
+    first_task[i + 1] = first_task[i] + (ws[i]->rows + kRowsPerTask - 1) / kRowsPerTask;
+  }
+  check_rows("matmul", T, cols);
+  ActQ views[2];
+  bool has[2];
+  quantize_inputs(x, T, cols, ws, n_outs, views, has);
+  pool_.run(first_task[n_outs], [&](int64_t task, int thread) {
+    int i = 0;
+    while (task >= first_task[i + 1]) ++i;
+    const MatmulOut& o = outs[i];
+    const int64_t rows = o.w->rows;
+    const int64_t r0 = (task - first_task[i]) * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask);
+    float* tmp = tmp_[static_cast<size_t>(thread)].data();  // [T]
+    for (int64_t r = r0; r < r1; ++r) {
+      dot_row(*o.w, r, x, T, views, has, tmp, thread);
+      const float b = o.bias ? o.bias[r] : 0.0f;
+      for (int64_t t = 0; t < T; ++t) {
+        float& yr = o.y[t * rows + r];
+        float v = o.accumulate ? yr + tmp[t] : tmp[t];
+        if (o.bias) v += b;
+        yr = v;
+      }
+    }
+  });
+}
+
+void CpuBackend::matmul_glu(const Weight& gate, const Weight& up, const float* x, float* out, int64_t T, bool gelu) {
+  if (gate.rows != up.rows || gate.cols != up.cols)
+    throw Error("matmul_glu: " + weight_name(gate) + " [" + std::to_string(gate.rows) + ", " +
+                std::to_string(gate.cols) + "] and " + weight_name(up) + " [" + std::to_string(up.rows) + ", " +
+                std::to_string(up.cols) + "] differ");
+  check_rows("matmul_glu", T, gate.cols);
+  const Weight* ws[2] = {&gate, &up};
+  ActQ views[2];
+  bool has[2];
+  quantize_inputs(x, T, gate.cols, ws, 2, views, has);
+  const int64_t rows = gate.rows;
+  pool_.run((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int thread) {
+    float* g = tmp_[static_cast<size_t>(thread)].data();  // [T]
+    float* u = g + max_rows_;                              // [T]
+    const int64_t r0 = task * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask);
+    for (int64_t r = r0; r < r1; ++r) {
+      dot_row(gate, r, x, T, views, has, g, thread);
+      dot_row(up, r, x, T, views, has, u, thread);
+      for (int64_t t = 0; t < T; ++t) {
+        const float gv = g[t];
+        float a;
+        if (gelu) {  // gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
+          a = 0.5f * gv * (1.0f + std::tanh(0.7978845608028654f * (gv + 0.044715f * gv * gv * gv)));
+        } else {     // silu(g) = g / (1 + exp(-g))
+          a = gv / (1.0f + std::exp(-gv));
+        }
+        out[t * rows + r] = a * u[t];
+      }
+    }
+  });
+}
+
+}  // namespace fastspec::cpu
