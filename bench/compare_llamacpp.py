@@ -491,6 +491,13 @@ def _proc_status(*keys):
     return out
 
 
+def _peak_kb() -> int:
+    """This process's peak RSS (kB): VmHWM, which a fresh exec starts from zero. (ru_maxrss is not
+    used: Linux carries the parent's high-water mark across fork + exec into the child's.)"""
+    st = _proc_status("VmHWM")
+    return st["VmHWM"] if "VmHWM" in st else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def rss_child(spec_json: str) -> None:
     """Hidden --rss-child: load, prefill, decode a little; print one JSON line with peak RSS (kB)."""
     s = json.loads(spec_json)
@@ -501,14 +508,14 @@ def rss_child(spec_json: str) -> None:
         from fastspec import _core  # noqa: F401  (import cost counted in the baseline)
     else:
         llama_lib()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _peak_kb()
     e = make_engine(s["engine"], args)
     e.load(s["path"], s["threads"], s["context"], max(512, len(ids)))
-    after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after_load = _peak_kb()
     _, tok = e.prefill(ids)
     decode_run(e, tok, s["n_decode"])
     st = _proc_status("RssAnon", "RssFile")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _peak_kb()
     e.close()
     print(json.dumps({"baseline_kb": base, "after_load_kb": after_load, "peak_kb": peak,
                       "rss_anon_kb": st.get("RssAnon"), "rss_file_kb": st.get("RssFile")}))
@@ -727,8 +734,8 @@ def report(a, meta, results, rss_rows) -> str:
                          mib("after_load_kb"), mib("rss_anon_kb"), mib("rss_file_kb")))
         out += ["", f"## 5. Peak RSS of a fresh process (MiB): load with context C, prefill {p0} ids, decode "
                 f"{a.rss_decode} tokens, {max(a.threads)} threads", "",
-                "ru_maxrss of the child; baseline = after imports, before loading; RssAnon/RssFile at the "
-                "end (file = mapped model pages).", "",
+                "Peak = the child's VmHWM; baseline = peak after imports, before loading; after load = peak "
+                "after loading; RssAnon/RssFile = current at the end (file = mapped model pages).", "",
                 table(["model", "engine", "context C", "peak RSS", "baseline", "after load", "RssAnon end",
                        "RssFile end"], rows)]
     return "\n".join(out) + "\n"

@@ -166,7 +166,7 @@ Run run_once(fastspec::Engine& eng, const std::vector<int32_t>& prompt, const fa
   std::unique_ptr<fastspec::Session> sess = eng.start(prompt, s, {});
   Run r;
   while (!sess->finished()) {
-    std::vector<int32_t> got = sess->step();
+    const std::vector<int32_t>& got = sess->step();
     r.tokens.insert(r.tokens.end(), got.begin(), got.end());
   }
   r.stats = sess->stats();

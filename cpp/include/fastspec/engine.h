@@ -20,6 +20,7 @@ class KvCache;
 class Rng;
 class Drafter;
 class KController;
+struct Proposal;
 
 struct SessionStats {
   int64_t prompt_tokens = 0;
@@ -40,8 +41,10 @@ class Session {
   ~Session();
   // One round: prefill (first call), else draft k tokens, verify them in one target pass, accept a
   // prefix, add the recovered or bonus token. Returns the committed tokens (empty once finished).
-  // Stops after an id in stop_ids (which is returned) or at max_tokens.
-  std::vector<int32_t> step();
+  // Stops after an id in stop_ids (which is returned) or at max_tokens. The returned vector is the
+  // session's own buffer, valid until the next step(): a plain or n-gram greedy step allocates
+  // nothing once warm.
+  const std::vector<int32_t>& step();
   bool finished() const { return finished_; }
   const std::string& finish_reason() const { return finish_reason_; }  // "stop" | "length" | ""
   const SessionStats& stats() const { return stats_; }
@@ -49,7 +52,7 @@ class Session {
  private:
   friend class Engine;
   Session() = default;
-  std::vector<int32_t> commit(std::vector<int32_t> tokens);
+  const std::vector<int32_t>& commit();  // commits committed_ (cut at a stop / max_tokens)
 
   const Transformer* model_ = nullptr;
   Backend* backend_ = nullptr;
@@ -62,6 +65,10 @@ class Session {
   std::vector<int32_t> context_, stop_ids_;  // context_: prompt + committed tokens
   int64_t prompt_len_ = 0;
   std::vector<float> logits_;  // [k_max + 1, vocab] scratch for verify passes
+  // Per-step scratch, reused (sized at start()): pass rows, noise, committed tokens, the proposal.
+  std::vector<int32_t> rows_, committed_;  // [k_max + 1]
+  std::vector<double> u_;                  // [k_max + 1]
+  std::unique_ptr<Proposal> prop_;
   bool finished_ = false;
   std::string finish_reason_;
   SessionStats stats_;

@@ -135,7 +135,13 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   s->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim, kv_type_);
   s->rng_ = std::make_unique<Rng>(sampling.seed);
   s->sampling_ = sampling;
+  s->context_.reserve(static_cast<size_t>(opts_.context + spec_.k_max + 2));
   s->context_ = prompt;
+  s->rows_.reserve(static_cast<size_t>(spec_.k_max + 1));
+  s->committed_.reserve(static_cast<size_t>(spec_.k_max + 1));
+  s->u_.reserve(static_cast<size_t>(spec_.k_max + 1));
+  s->prop_ = std::make_unique<Proposal>();
+  s->prop_->tokens.reserve(static_cast<size_t>(spec_.k_max));
   s->prompt_len_ = static_cast<int64_t>(prompt.size());
   s->stop_ids_ = stop_ids;
   s->stats_.prompt_tokens = s->prompt_len_;

@@ -17,8 +17,9 @@ double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock:
 
 Session::~Session() = default;
 
-std::vector<int32_t> Session::step() {
-  if (finished_) return {};
+const std::vector<int32_t>& Session::step() {
+  committed_.clear();
+  if (finished_) return committed_;
   const int64_t vocab = model_->vocab_size();
   const double t0 = now_s();
   if (kv_->length() == 0) {  // prefill: the whole prompt in one pass, then sample the first token
@@ -29,29 +30,31 @@ std::vector<int32_t> Session::step() {
     const int32_t tok = sample_token(logits_.data(), vocab, sampling_, *rng_);
     stats_.sample_s += now_s() - t1;
     stats_.decode_s += now_s() - t1;
-    return commit({tok});
+    committed_.push_back(tok);
+    return commit();
   }
   // Draft: k tokens (fewer if the drafter has nothing good, or the context or max_tokens end).
   const int64_t base = kv_->length();  // context_[base] is the last committed token, not yet cached
   int32_t k = drafter_ ? controller_->choose() : 0;
   k = static_cast<int32_t>(std::min<int64_t>({static_cast<int64_t>(k), kv_->n_ctx() - base - 1, sampling_.max_tokens - stats_.tokens - 1}));
-  Proposal prop;
-  if (k > 0) prop = drafter_->propose(context_, k, sampling_, *rng_);
+  Proposal& prop = *prop_;
+  prop.clear();
+  if (k > 0) drafter_->propose(context_, k, sampling_, *rng_, prop);
   const int32_t n = static_cast<int32_t>(prop.tokens.size());
   const double t1 = now_s();
   // Verify: one target pass over [last committed, d1..dn] -> p1..p(n+1).
-  std::vector<int32_t> rows{context_.back()};
-  rows.insert(rows.end(), prop.tokens.begin(), prop.tokens.end());
-  model_->forward(*backend_, *kv_, rows.data(), n + 1, logits_.data(), n + 1);
+  rows_.assign(1, context_.back());
+  rows_.insert(rows_.end(), prop.tokens.begin(), prop.tokens.end());
+  model_->forward(*backend_, *kv_, rows_.data(), n + 1, logits_.data(), n + 1);
   ++stats_.target_passes;
   const double t2 = now_s();
   // Accept a prefix, then the recovered or bonus token.
-  std::vector<double> u(static_cast<size_t>(n + 1), 0.0);
-  if (sampling_.temperature > 0) for (double& x : u) x = rng_->uniform();
-  const VerifyOutcome out = rejection_sample(logits_.data(), vocab, prop.tokens.data(), prop.q, n, sampling_, u.data());
+  u_.assign(static_cast<size_t>(n + 1), 0.0);
+  if (sampling_.temperature > 0) for (double& x : u_) x = rng_->uniform();
+  const VerifyOutcome out = rejection_sample(logits_.data(), vocab, prop.tokens.data(), prop.q, n, sampling_, u_.data());
   kv_->truncate(base + 1 + out.n_accepted);  // rollback: keep last committed + accepted drafts
-  std::vector<int32_t> committed(prop.tokens.begin(), prop.tokens.begin() + out.n_accepted);
-  committed.push_back(out.next);
+  committed_.assign(prop.tokens.begin(), prop.tokens.begin() + out.n_accepted);
+  committed_.push_back(out.next);
   const double t3 = now_s();
   stats_.draft_s += t1 - t0;
   stats_.verify_s += t2 - t1;
@@ -70,11 +73,12 @@ std::vector<int32_t> Session::step() {
             << (n == 0 ? "plain" : out.bonus ? "bonus" : "recovered") << "\",\"draft_s\":" << t1 - t0
             << ",\"verify_s\":" << t2 - t1 << "}\n";
   }
-  return commit(committed);
+  return commit();
 }
 
-// Appends tokens, cut after the first stop id or at max_tokens; sets finished. Returns the kept.
-std::vector<int32_t> Session::commit(std::vector<int32_t> tokens) {
+// Appends committed_, cut after the first stop id or at max_tokens; sets finished. Returns the kept.
+const std::vector<int32_t>& Session::commit() {
+  std::vector<int32_t>& tokens = committed_;
   size_t keep = 0;
   while (keep < tokens.size() && !finished_) {
     const int32_t tok = tokens[keep++];
@@ -86,7 +90,7 @@ std::vector<int32_t> Session::commit(std::vector<int32_t> tokens) {
       finished_ = true, finish_reason_ = "length";
   }
   tokens.resize(keep);
-  context_.insert(context_.end(), tokens.begin(), tokens.end());
+  context_.insert(context_.end(), tokens.begin(), tokens.end());  // capacity reserved at start()
   return tokens;
 }
 

@@ -19,16 +19,29 @@ class KvCache;
 
 struct Proposal {
   std::vector<int32_t> tokens;  // [n <= k]
-  std::vector<SparseDist> q;    // [n] distributions the tokens were drawn from
+  std::vector<SparseDist> q;    // [>= n] distributions the tokens were drawn from (first n valid)
   double sync_s = 0;            // time spent catching up on the context (not a per-draft cost)
+  void clear() { tokens.clear(), sync_s = 0; }  // keeps q's buffers for reuse
+  // Appends a token drawn from a one-hot distribution (deterministic drafters); no allocation
+  // once the buffers have grown.
+  void push_one_hot(int32_t tok) {
+    const size_t i = tokens.size();
+    tokens.push_back(tok);
+    if (q.size() <= i) q.resize(i + 1);
+    q[i].probs.clear();
+    q[i].probs.emplace_back(tok, 1.0f);
+  }
 };
 
 class Drafter {
  public:
   virtual ~Drafter() = default;
   virtual const char* name() const = 0;
-  // Draws with rng when sampling (temperature > 0); greedy drafts take the argmax.
-  virtual Proposal propose(const std::vector<int32_t>& context, int32_t k, const SamplingOptions& o, Rng& rng) = 0;
+  // Writes up to k draft tokens into out (cleared first; its buffers are reused, so a drafter
+  // that keeps a Proposal across steps allocates nothing once warm). Draws with rng when
+  // sampling (temperature > 0); greedy drafts take the argmax.
+  virtual void propose(const std::vector<int32_t>& context, int32_t k, const SamplingOptions& o, Rng& rng,
+                       Proposal& out) = 0;
 };
 
 // Prompt lookup: the most recent earlier occurrence of the context's last n tokens (n from

@@ -16,7 +16,7 @@ class ModelDrafter final : public Drafter {
         min_prob_(s.draft_min_prob), logits_(static_cast<size_t>(m.vocab_size())) {}
   const char* name() const override { return "model"; }
 
-  Proposal propose(const std::vector<int32_t>& ctx, int32_t k, const SamplingOptions& o, Rng& rng) override {
+  void propose(const std::vector<int32_t>& ctx, int32_t k, const SamplingOptions& o, Rng& rng, Proposal& p) override {
     // Keep the cache's longest common prefix with the context, then feed the rest.
     size_t lcp = 0;
     while (lcp < fed_.size() && lcp < ctx.size() && fed_[lcp] == ctx[lcp]) ++lcp;
@@ -24,7 +24,7 @@ class ModelDrafter final : public Drafter {
     kv_.truncate(static_cast<int64_t>(lcp));
     fed_.resize(lcp);
     std::vector<int32_t> rest(ctx.begin() + static_cast<int64_t>(lcp), ctx.end());
-    Proposal p;
+    p.clear();
     const auto t0 = std::chrono::steady_clock::now();
     feed(rest);
     if (rest.size() > 1) p.sync_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -33,11 +33,12 @@ class ModelDrafter final : public Drafter {
       if (min_prob_ > 0 && top_prob() < min_prob_) break;  // the drafter is unsure: stop early
       SparseDist q = processed_distribution(logits_.data(), vocab, o);
       const int32_t tok = o.temperature == 0.0f ? q.probs.front().first : sample_from(q, rng.uniform());
+      const size_t at = p.tokens.size();
       p.tokens.push_back(tok);
-      p.q.push_back(std::move(q));
+      if (p.q.size() <= at) p.q.resize(at + 1);
+      p.q[at] = std::move(q);
       if (i + 1 < k) feed({tok});
     }
-    return p;
   }
 
  private:

@@ -10,8 +10,8 @@ class NgramDrafter final : public Drafter {
   explicit NgramDrafter(const SpecOptions& s) : n_min_(std::max(1, s.ngram_min)), n_max_(std::max(n_min_, s.ngram_max)) {}
   const char* name() const override { return "ngram"; }
 
-  Proposal propose(const std::vector<int32_t>& ctx, int32_t k, const SamplingOptions&, Rng&) override {
-    Proposal p;
+  void propose(const std::vector<int32_t>& ctx, int32_t k, const SamplingOptions&, Rng&, Proposal& p) override {
+    p.clear();
     const int64_t len = static_cast<int64_t>(ctx.size());
     for (int64_t n = std::min<int64_t>(n_max_, len - 1); n >= n_min_; --n) {
       const int32_t* suffix = ctx.data() + len - n;
@@ -21,17 +21,11 @@ class NgramDrafter final : public Drafter {
         // Copy what followed the match. When the copy reaches the end of the context it goes on
         // through its own proposal, so a loop of period < k still yields k tokens.
         auto at = [&](int64_t t) { return t < len ? ctx[t] : p.tokens[t - len]; };
-        for (int64_t t = j + n; static_cast<int32_t>(p.tokens.size()) < k; ++t) {
-          const int32_t tok = at(t);
-          p.tokens.push_back(tok);
-          SparseDist one_hot;
-          one_hot.probs.emplace_back(tok, 1.0f);
-          p.q.push_back(std::move(one_hot));
-        }
-        return p;
+        for (int64_t t = j + n; static_cast<int32_t>(p.tokens.size()) < k; ++t) p.push_one_hot(at(t));
+        return;
       }
     }
-    return p;  // no match: nothing to propose
+    // no match: nothing to propose
   }
 
  private:

@@ -62,21 +62,8 @@ void chunk_partial(const Plan& P, int64_t t, int64_t kvh, int64_t j0, int64_t j1
   if (P.avx2) attn_scores_avx2(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf);
   else attn_scores_scalar(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf);
   for (int64_t g = 0; g < G; ++g) {
-    float* sg = s + g * kAttnChunk;
-    float m = -INFINITY;
-    for (int64_t j = 0; j < n; ++j) {
-      float x = sg[j] * a.scale;
-      if (a.softcap > 0) x = a.softcap * std::tanh(x / a.softcap);
-      sg[j] = x;
-      m = std::max(m, x);
-    }
-    float l = 0.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      sg[j] = std::exp(sg[j] - m);
-      l += sg[j];
-    }
-    part[g * hstride + 0] = m;
-    part[g * hstride + 1] = l;
+    if (P.avx2) attn_softmax_avx2(s + g * kAttnChunk, n, a.scale, a.softcap, part + g * hstride, part + g * hstride + 1);
+    else attn_softmax_scalar(s + g * kAttnChunk, n, a.scale, a.softcap, part + g * hstride, part + g * hstride + 1);
   }
   if (P.avx2) attn_pv_avx2(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf);
   else attn_pv_scalar(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf);
@@ -90,7 +77,7 @@ void combine(const float* part, int64_t n_chunks, int64_t hd, float* out) {
   for (int64_t d = 0; d < hd; ++d) out[d] = 0.0f;
   for (int64_t c = 0; c < n_chunks; ++c) {
     const float* pc = part + c * (hd + 2);
-    const float w = std::exp(pc[0] - M);
+    const float w = attn_exp_neg(pc[0] - M);
     L = L + w * pc[1];
     for (int64_t d = 0; d < hd; ++d) out[d] = out[d] + w * pc[2 + d];
   }
@@ -201,6 +188,53 @@ void attention_cpu(ThreadPool& pool, const AttentionArgs& a) {
 }
 
 // ---- scalar kernels: the lane order of attention_avx2.cpp, with std::fma for its FMAs ----
+
+float attn_exp_neg(float x) {
+  const float t = std::fma(x, 1.44269504088896341f, 12582912.0f);  // 1.5 * 2^23 + round(x log2 e)
+  const float nf = t - 12582912.0f;
+  float r = std::fma(nf, -0.693359375f, x);
+  r = std::fma(nf, 2.12194440e-4f, r);
+  const float z = r * r;
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  float y = std::fma(p, z, r) + 1.0f;
+  uint32_t tb;
+  std::memcpy(&tb, &t, 4);
+  const uint32_t eb = (tb - 0x4B400000u + 127u) << 23;  // 2^n
+  float e;
+  std::memcpy(&e, &eb, 4);
+  y = y * e;
+  return x < -80.0f ? 0.0f : y;
+}
+
+void attn_softmax_scalar(float* s, int64_t n, float scale, float softcap, float* m_out, float* l_out) {
+  auto vmax = [](float a, float b) { return a > b ? a : b; };
+  const int64_t n8 = (n + 7) & ~int64_t{7};
+  float mx[8];
+  for (int l = 0; l < 8; ++l) mx[l] = -INFINITY;
+  for (int64_t j = 0; j < n8; ++j) {
+    float x = -INFINITY;
+    if (j < n) {
+      x = s[j] * scale;
+      if (softcap > 0) x = softcap * tanhf(x / softcap);
+      s[j] = x;
+    }
+    mx[j & 7] = vmax(mx[j & 7], x);
+  }
+  const float m = vmax(vmax(vmax(mx[0], mx[1]), vmax(mx[2], mx[3])), vmax(vmax(mx[4], mx[5]), vmax(mx[6], mx[7])));
+  float acc[8] = {};
+  for (int64_t j = 0; j < n8; ++j) {
+    const float p = j < n ? attn_exp_neg(s[j] - m) : 0.0f;
+    if (j < n) s[j] = p;
+    acc[j & 7] += p;
+  }
+  *m_out = m;
+  *l_out = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
 
 void attn_scores_scalar(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
                         int64_t n, float* s, int64_t lds, float* kbuf) {

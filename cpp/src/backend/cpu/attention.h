@@ -66,6 +66,17 @@ void attn_pv_scalar(const float* p, int64_t ldp, int64_t G, int64_t hd, const vo
                     int64_t n, float* o, int64_t ldo, float* kbuf);
 void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
                   int64_t n, float* o, int64_t ldo, float* kbuf);
+// Softmax of one head's chunk in place: x = s[j] * scale (softcap: x = softcap * tanhf(x / softcap)),
+// m = max x, s[j] = exp_neg(x - m), l = sum s[j]. Max and sum run in 8 lanes (lane l takes j = 8i + l,
+// a partial last block padded with -inf / 0), lanes combined ((l0 . l1) . (l2 . l3)) . ((l4 . l5) .
+// (l6 . l7)); max(a, b) = a > b ? a : b (maxps). s: [n rounded up to 8] floats (the pad is scratch).
+void attn_softmax_scalar(float* s, int64_t n, float scale, float softcap, float* m, float* l);
+void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m, float* l);
+// exp(x) for x <= 0 in float32, the same bits on every path: n = round(x log2 e) (the 1.5 * 2^23 add),
+// r = x - n ln2 (two FMAs, Cephes' split), Cephes' degree-5 polynomial in FMAs, times 2^n; 0 for
+// x < -80. Relative error ~2e-7.
+float attn_exp_neg(float x);
+
 void f32_to_f16_scalar(const float* x, uint16_t* y, int64_t n);
 void f32_to_f16_avx2(const float* x, uint16_t* y, int64_t n);
 

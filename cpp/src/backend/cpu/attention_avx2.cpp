@@ -8,6 +8,7 @@
 #if defined(__x86_64__) && !defined(FASTSPEC_NO_X86_SIMD) && defined(__AVX2__) && defined(__FMA__) && \
     defined(__F16C__)
 #include <immintrin.h>
+#include <math.h>
 
 namespace fastspec::cpu {
 namespace {
@@ -136,7 +137,72 @@ void pv(const float* p, int64_t ldp, int64_t G, int64_t hd, const VT* v, int64_t
   }
 }
 
+// attn_exp_neg on 8 lanes (attention.cpp has the scalar twin and the constants' origin).
+inline __m256 exp_neg8(__m256 x) {
+  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+  const __m256 nf = _mm256_sub_ps(t, magic);
+  __m256 r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-0.693359375f), x);
+  r = _mm256_fmadd_ps(nf, _mm256_set1_ps(2.12194440e-4f), r);
+  const __m256 z = _mm256_mul_ps(r, r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), _mm256_set1_ps(1.0f));
+  const __m256i eb = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000)), _mm256_set1_epi32(127)),
+      23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(eb));
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-80.0f), _CMP_LT_OQ), y);
+}
+
+inline float fmax2(float a, float b) { return a > b ? a : b; }
+
+// lanes j >= n of the block at j0 (n - j0 < 8): all-ones for the valid ones
+inline __m256 valid_mask(int64_t left) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)), idx));
+}
+
 }  // namespace
+
+void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m_out, float* l_out) {
+  const int64_t n8 = (n + 7) & ~int64_t{7};
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  if (softcap > 0) {  // scalar tanhf, as the scalar path
+    for (int64_t j = 0; j < n; ++j) {
+      const float x = s[j] * scale;
+      s[j] = softcap * tanhf(x / softcap);
+    }
+    scale = 1.0f;  // x * 1 == x: the loop below leaves the capped scores as they are
+  }
+  const __m256 vs = _mm256_set1_ps(scale);
+  __m256 mx = ninf;
+  for (int64_t j = 0; j < n8; j += 8) {
+    __m256 x = _mm256_mul_ps(_mm256_loadu_ps(s + j), vs);
+    if (j + 8 > n) x = _mm256_blendv_ps(ninf, x, valid_mask(n - j));
+    _mm256_storeu_ps(s + j, x);
+    mx = _mm256_max_ps(mx, x);
+  }
+  alignas(32) float ml[8];
+  _mm256_store_ps(ml, mx);
+  const float m = fmax2(fmax2(fmax2(ml[0], ml[1]), fmax2(ml[2], ml[3])), fmax2(fmax2(ml[4], ml[5]), fmax2(ml[6], ml[7])));
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n8; j += 8) {
+    __m256 p = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    if (j + 8 > n) p = _mm256_and_ps(p, valid_mask(n - j));
+    _mm256_storeu_ps(s + j, p);
+    acc = _mm256_add_ps(acc, p);
+  }
+  alignas(32) float al[8];
+  _mm256_store_ps(al, acc);
+  *m_out = m;
+  *l_out = ((al[0] + al[1]) + (al[2] + al[3])) + ((al[4] + al[5]) + (al[6] + al[7]));
+}
 
 void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
                       int64_t n, float* s, int64_t lds, float* kbuf) {
@@ -169,6 +235,9 @@ void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool
 void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
                   int64_t n, float* o, int64_t ldo, float* kbuf) {
   attn_pv_scalar(p, ldp, G, hd, v, f16, stride, n, o, ldo, kbuf);
+}
+void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m, float* l) {
+  attn_softmax_scalar(s, n, scale, softcap, m, l);
 }
 void f32_to_f16_avx2(const float* x, uint16_t* y, int64_t n) { f32_to_f16_scalar(x, y, n); }
 }  // namespace fastspec::cpu

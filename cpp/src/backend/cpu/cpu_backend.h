@@ -46,9 +46,16 @@ class CpuBackend final : public Backend {
   // Quantizes x[T, cols] into the formats `outs` need; returns the views (cpu_matmul.cpp).
   void quantize_inputs(const float* x, int64_t T, int64_t cols, const Weight* const* ws, int n_ws, ActQ* views,
                        bool* has);
-  // y[0..T) = dot(row r of w, each input row) on the path this backend uses (cpu_matmul.cpp).
-  void dot_row(const Weight& w, int64_t r, const float* x, int64_t T, const ActQ* views, const bool* has,
-               float* y, int thread);
+  // How one weight's rows are dotted in this call: its integer kernel and quantized input, or
+  // (fn == nullptr) the float32 path. Resolved once per call, not per row.
+  struct RowDot {
+    const Weight* w = nullptr;
+    QDotFn fn = nullptr;
+    const ActQ* a = nullptr;
+  };
+  RowDot row_dot(const Weight& w, const ActQ* views, const bool* has) const;
+  // y[0..T) = dot(row r of w, each input row) (cpu_matmul.cpp).
+  void dot_row(const RowDot& rd, int64_t r, const float* x, int64_t T, float* y, int thread);
   void check_rows(const char* op, int64_t T, int64_t cols) const;
 
   ThreadPool pool_;

@@ -86,18 +86,28 @@ void CpuBackend::quantize_inputs(const float* x, int64_t T, int64_t cols, const 
   }
 }
 
-void CpuBackend::dot_row(const Weight& w, int64_t r, const float* x, int64_t T, const ActQ* views, const bool* has,
-                         float* y, int thread) {
+CpuBackend::RowDot CpuBackend::row_dot(const Weight& w, const ActQ* views, const bool* has) const {
+  RowDot rd;
+  rd.w = &w;
   ActFormat f;
   QType qt;
   if (act_format_for(w.type, &f) && has[static_cast<int>(f)] && qtype_of(w.type, &qt)) {
-    const QDotFn fn = qkernels(isa_active()).dot[static_cast<int>(qt)];
-    const ActQ& a = views[static_cast<int>(f)];
+    rd.fn = qkernels(isa_active()).dot[static_cast<int>(qt)];
+    rd.a = &views[static_cast<int>(f)];
+  }
+  return rd;
+}
+
+void CpuBackend::dot_row(const RowDot& rd, int64_t r, const float* x, int64_t T, float* y, int thread) {
+  const Weight& w = *rd.w;
+  if (rd.fn) {
+    const ActQ& a = *rd.a;
     const uint8_t* wr = w.data + static_cast<uint64_t>(r) * w.row_bytes;
+    if (T <= kQDotMaxRows) return rd.fn(wr, a, T, y, 1);
     for (int64_t t0 = 0; t0 < T; t0 += kQDotMaxRows) {
       ActQ at = a;
       at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride;
-      fn(wr, at, std::min(kQDotMaxRows, T - t0), y + t0, 1);
+      rd.fn(wr, at, std::min(kQDotMaxRows, T - t0), y + t0, 1);
     }
     return;
   }
@@ -136,6 +146,8 @@ void CpuBackend::matmuls(const float* x, int64_t T, const MatmulOut* outs, int n
   ActQ views[2];
   bool has[2];
   quantize_inputs(x, T, cols, ws, n_outs, views, has);
+  RowDot rds[kMaxOuts];
+  for (int i = 0; i < n_outs; ++i) rds[i] = row_dot(*ws[i], views, has);
   pool_.run(first_task[n_outs], [&](int64_t task, int thread) {
     int i = 0;
     while (task >= first_task[i + 1]) ++i;
@@ -144,7 +156,7 @@ void CpuBackend::matmuls(const float* x, int64_t T, const MatmulOut* outs, int n
     const int64_t r0 = (task - first_task[i]) * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask);
     float* tmp = tmp_[static_cast<size_t>(thread)].data();  // [T]
     for (int64_t r = r0; r < r1; ++r) {
-      dot_row(*o.w, r, x, T, views, has, tmp, thread);
+      dot_row(rds[i], r, x, T, tmp, thread);
       const float b = o.bias ? o.bias[r] : 0.0f;
       for (int64_t t = 0; t < T; ++t) {
         float& yr = o.y[t * rows + r];
@@ -166,14 +178,15 @@ void CpuBackend::matmul_glu(const Weight& gate, const Weight& up, const float* x
   ActQ views[2];
   bool has[2];
   quantize_inputs(x, T, gate.cols, ws, 2, views, has);
+  const RowDot rg = row_dot(gate, views, has), ru = row_dot(up, views, has);
   const int64_t rows = gate.rows;
   pool_.run((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int thread) {
     float* g = tmp_[static_cast<size_t>(thread)].data();  // [T]
     float* u = g + max_rows_;                              // [T]
     const int64_t r0 = task * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask);
     for (int64_t r = r0; r < r1; ++r) {
-      dot_row(gate, r, x, T, views, has, g, thread);
-      dot_row(up, r, x, T, views, has, u, thread);
+      dot_row(rg, r, x, T, g, thread);
+      dot_row(ru, r, x, T, u, thread);
       for (int64_t t = 0; t < T; ++t) {
         const float gv = g[t];
         float a;

@@ -54,7 +54,8 @@ namespace {
 float quant_block(const float* x, int64_t len, int8_t* q) {
   float amax = 0.0f;
   for (int64_t i = 0; i < len; ++i) amax = std::max(amax, std::fabs(x[i]));
-  const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  if (!std::isfinite(id)) id = 0.0f;  // amax tiny (< ~3.7e-37): treat the block as zero
   for (int64_t i = 0; i < len; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
   return amax / 127.0f;
 }
@@ -175,8 +176,12 @@ const QKernels& qkernels(Isa isa) {
   static QKernels tables[kIsaCount];
   static std::once_flag once;
   std::call_once(once, [] {
-    const QKernels* src[kIsaCount] = {qkernels_scalar(), qkernels_avx2(), qkernels_avx_vnni(),
-                                      qkernels_avx512_vnni()};
+    // Only touch an ISA's table when the CPU has it: its code (even the table's constructor) is
+    // compiled with that ISA's flags.
+    using Get = const QKernels* (*)();
+    const Get get[kIsaCount] = {qkernels_scalar, qkernels_avx2, qkernels_avx_vnni, qkernels_avx512_vnni};
+    const QKernels* src[kIsaCount] = {};
+    for (int i = 0; i < kIsaCount; ++i) src[i] = isa_supported(static_cast<Isa>(i)) ? get[i]() : nullptr;
     for (int i = 0; i < kIsaCount; ++i) {
       tables[i] = src[i] ? *src[i] : *src[0];
       if (!src[i]) tables[i].isa = "scalar";

@@ -1,5 +1,6 @@
 #include "backend/cpu/thread_pool.h"
 
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
@@ -76,7 +77,8 @@ void ThreadPool::worker_loop(int thread) {
 
 void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
   if (n_tasks <= 0) return;
-  if (workers_.empty() || n_tasks == 1) {
+  if (workers_.empty() || n_tasks == 1 || solo_jobs_left_ > 0) {
+    if (solo_jobs_left_ > 0 && n_tasks > 1) --solo_jobs_left_;
     for (int64_t k = 0; k < n_tasks; ++k) fn(k, 0);
     return;
   }
@@ -90,7 +92,9 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleepers_.load() > 0) cv_start_.notify_all();
+  const auto start = std::chrono::steady_clock::now();
   drain(0);
+  const auto own_done = std::chrono::steady_clock::now();
   int spins = 0;
   while (active_.load(std::memory_order_acquire) != 0 && spins < kSpinIters) {
     cpu_relax();
@@ -103,8 +107,24 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
     caller_sleeping_.store(false);
   }
   fn_ = nullptr;
+  using us = std::chrono::duration<double, std::micro>;
+  observe_wait(us(std::chrono::steady_clock::now() - own_done).count(), us(own_done - start).count());
   std::exception_ptr err = std::exchange(error_, nullptr);
   if (err) std::rethrow_exception(err);
+}
+
+// Load adaptation: the caller finished its share and then waited for a worker. A wait far longer
+// than a task (and than the caller's own share) means a worker was descheduled (another process holds its core): with several such
+// waits in a window of jobs, run the next kSoloJobs jobs on the caller alone, then try again.
+void ThreadPool::observe_wait(double wait_us, double own_us) {
+  ++window_jobs_;
+  if (wait_us > kLateWaitUs && wait_us > own_us) ++window_late_;
+  if (window_jobs_ < kWindowJobs) return;
+  if (adaptive_ && window_late_ >= kLateJobsToSolo) {
+    solo_jobs_left_ = kSoloJobs;
+    ++solo_switches_;
+  }
+  window_jobs_ = window_late_ = 0;
 }
 
 int physical_cores() {

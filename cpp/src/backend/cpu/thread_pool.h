@@ -42,6 +42,11 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
+  // Load adaptation (on by default): when workers keep arriving late at the end of jobs (their
+  // cores are busy with other processes), the pool runs jobs on the caller alone for a while
+  // and then tries its workers again. solo_switches() counts how often it did.
+  void set_adaptive(bool on) { adaptive_ = on; solo_jobs_left_ = 0; }
+  int64_t solo_switches() const { return solo_switches_; }
   // Runs fn(task) (or fn(task, thread), thread in [0, size())) for task in [0, n_tasks), claimed
   // dynamically by the threads (a thread slowed by another process just takes fewer tasks);
   // returns when all are done. The first exception thrown by a task is rethrown here. Never
@@ -50,6 +55,11 @@ class ThreadPool {
 
  private:
   void worker_loop(int thread);
+  void observe_wait(double wait_us, double own_us);
+
+  static constexpr double kLateWaitUs = 300.0;  // a wait this long means a descheduled worker
+  static constexpr int kWindowJobs = 64, kLateJobsToSolo = 3;
+  static constexpr int64_t kSoloJobs = 3000;    // ~20 decode steps of a small model
   void drain(int thread);
 
   int n_threads_;
@@ -65,6 +75,9 @@ class ThreadPool {
   std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
   std::exception_ptr error_;
+  bool adaptive_ = true;
+  int window_jobs_ = 0, window_late_ = 0;
+  int64_t solo_jobs_left_ = 0, solo_switches_ = 0;
 };
 
 // Physical cores (falls back to hardware_concurrency).
