@@ -9,11 +9,13 @@
 // acceptance rate, tokens per target pass, and the decode time split (draft_s, verify_s, sample_s).
 // Under greedy decoding (--temperature 0) it also checks that both produced the same tokens.
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -23,6 +25,24 @@
 #include "fastspec/model_file.h"
 #include "fastspec/options.h"
 #include "fastspec/status.h"
+
+// --check-allocs: every operator new of this process is counted while g_count_allocs is set
+// (the core is linked statically, so its allocations come through here too).
+namespace {
+std::atomic<bool> g_count_allocs{false};
+std::atomic<int64_t> g_allocs{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -46,6 +66,11 @@ Plain vs speculative decoding speed of one GGUF / safetensors model (the target)
   --top-k N, --top-p P   sampling filters (default off)
   --seed N               sampler seed (default 0)
   --context N            KV-cache positions; 0 = prompt + n-gen + k-max + 1 (default 0)
+  --precision q8|f32     matmul precision (default: the engine's, q8)
+  --kv-type f16|f32      KV-cache element type (default: the engine's, f16)
+  --check-allocs N       instead of timing: one session per mode, 4 warm-up steps, then count
+                         heap allocations over the next N steps and print them (the hot path
+                         should allocate nothing); exit 4 if the plain mode allocated
   -h, --help             this text
 
 Exit status: 0; 1 on an error; 2 on a bad argument; 3 when greedy speculative output differs
@@ -61,7 +86,8 @@ struct Args {
   int32_t k = 0, k_max = 8, threads = 0, n_gen = 128, prompt_len = 128, repeats = 3, top_k = 0;
   float temperature = 0.0f, top_p = 1.0f;
   uint64_t seed = 0;
-  int64_t context = 0;
+  int64_t context = 0, check_allocs = 0;
+  std::string precision, kv_type;
 };
 
 int64_t parse_int(const std::string& flag, const std::string& v, int64_t lo) {
@@ -115,6 +141,9 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (flag == "--top-k") a.top_k = static_cast<int32_t>(parse_int(flag, v, 0));
     else if (flag == "--seed") a.seed = static_cast<uint64_t>(parse_int(flag, v, 0));
     else if (flag == "--context") a.context = parse_int(flag, v, 0);
+    else if (flag == "--check-allocs") a.check_allocs = parse_int(flag, v, 1);
+    else if (flag == "--precision") a.precision = v;
+    else if (flag == "--kv-type") a.kv_type = v;
     else if (flag == "--temperature") a.temperature = parse_float(flag, v);
     else if (flag == "--top-p") a.top_p = parse_float(flag, v);
     else throw UsageError("unknown option '" + flag + "'");
@@ -176,6 +205,19 @@ Run run_once(fastspec::Engine& eng, const std::vector<int32_t>& prompt, const fa
   return r;
 }
 
+// Heap allocations during `steps` steps after 4 warm-up steps (prefill included in the warm-up).
+int64_t count_allocs(fastspec::Engine& eng, const std::vector<int32_t>& prompt, fastspec::SamplingOptions s,
+                     int64_t steps) {
+  s.max_tokens = 1 << 30;
+  std::unique_ptr<fastspec::Session> sess = eng.start(prompt, s, {});
+  for (int i = 0; i < 4; ++i) sess->step();
+  g_allocs.store(0);
+  g_count_allocs.store(true);
+  for (int64_t i = 0; i < steps && !sess->finished(); ++i) sess->step();
+  g_count_allocs.store(false);
+  return g_allocs.load();
+}
+
 // The median run by decode tok/s (the lower middle when even).
 Run median_run(std::vector<Run> runs) {
   std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.decode_tps < b.decode_tps; });
@@ -200,6 +242,8 @@ int run(const Args& a) {
   fastspec::EngineOptions eo;
   eo.threads = a.threads;
   eo.context = a.context;
+  if (!a.precision.empty()) eo.precision = a.precision;
+  if (!a.kv_type.empty()) eo.kv_type = a.kv_type;
   fastspec::SpecOptions spec;
   spec.draft = a.draft == "none" ? "" : a.draft;
   spec.k = a.k;
@@ -220,6 +264,8 @@ int run(const Args& a) {
   const std::vector<int32_t> prompt =
       a.prompt_ids.empty() ? synthetic_prompt(a.prompt_len, vocab) : read_prompt_ids(a.prompt_ids, vocab);
   if (eo.context == 0) eo.context = static_cast<int64_t>(prompt.size()) + a.n_gen + spec.k_max + 1;
+  if (a.check_allocs > 0)  // room for the warm-up and the counted steps (k_max + 1 tokens each)
+    eo.context = std::max<int64_t>(eo.context, static_cast<int64_t>(prompt.size()) + (a.check_allocs + 5) * (spec.k_max + 1) + 1);
   // Both engines load before any run, so a bad draft fails at once (the target's pages are mapped
   // twice but held once by the OS).
   fastspec::Engine plain_eng(a.target, eo);
@@ -231,6 +277,14 @@ int run(const Args& a) {
   }
   const int threads = plain_eng.threads();
   const std::string arch = plain_eng.config().architecture;
+  if (a.check_allocs > 0) {
+    const int64_t plain_allocs = count_allocs(plain_eng, prompt, s, a.check_allocs);
+    const int64_t spec_allocs = count_allocs(*spec_eng, prompt, s, a.check_allocs);
+    std::printf("allocations in %lld steps after warm-up: plain %lld, spec (%s) %lld\n",
+                static_cast<long long>(a.check_allocs), static_cast<long long>(plain_allocs), a.draft.c_str(),
+                static_cast<long long>(spec_allocs));
+    return plain_allocs == 0 ? 0 : 4;
+  }
   // Repeats alternate plain and speculative runs, so a change in machine load hits both alike.
   std::vector<Run> plain_runs, spec_runs;
   for (int32_t i = 1; i <= a.repeats; ++i) {

@@ -11,7 +11,8 @@ import pytest
 
 from fastspec import _core
 
-# max |out - reference| / max |v| per cache type (the reference is float64 over the cached K/V)
+# max |out - reference| / max |v| per cache type (the reference is float64 over the cached K/V),
+# times max(1, q_scale / 8): a score's float32 rounding error grows with its size
 TOL = {"F32": 2e-6, "F16": 2e-6}
 
 CHUNK = 256  # kAttnChunk (attention.h): split-K boundaries at multiples of this
@@ -124,7 +125,8 @@ def test_f16_store_nan_and_paths_agree():
 
 @pytest.mark.parametrize("kv_type", ["F32", "F16"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("window,softcap,q_scale", [(0, 0.0, 1.0), (300, 0.0, 1.0), (0, 30.0, 12.0), (5, 0.0, 4.0)])
+@pytest.mark.parametrize("window,softcap,q_scale", [(0, 0.0, 1.0), (300, 0.0, 1.0), (0, 30.0, 12.0), (5, 0.0, 4.0),
+                                                    (0, 0.0, 40.0)])  # the last: weights far below e^-80
 def test_matches_reference(shape, kv_type, window, softcap, q_scale):
     n_pos = 700
     pos = [0, 1, 255, 256, 257, 511, 512, 699]
@@ -135,7 +137,7 @@ def test_matches_reference(shape, kv_type, window, softcap, q_scale):
         k, v = f16_round(k), f16_round(v)
     ref = reference(q, k, v, pos, scale, window, softcap)
     err = np.abs(out - ref).max() / np.abs(v).max()
-    assert err <= TOL[kv_type], err
+    assert err <= TOL[kv_type] * max(1.0, q_scale / 8), err
 
 
 def test_long_context_reference():

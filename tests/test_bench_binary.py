@@ -108,3 +108,14 @@ def test_errors_name_the_argument(bench, tiny, tmp_path):
         r = _run(bench, *args)
         assert r.returncode == rc and msg in r.stderr, (args, r.returncode, r.stderr)
     assert "missing.gguf" in _run(bench, "--target", tmp_path / "missing.gguf").stderr
+
+
+@pytest.mark.parametrize("precision,kv_type", [("q8", "f16"), ("f32", "f32")])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_hot_path_allocates_nothing(bench, tiny, precision, kv_type, threads):
+    """After warm-up, plain decoding steps and greedy n-gram speculative steps (draft, verify pass,
+    accept, rollback) make no heap allocation: every operator new in the binary is counted."""
+    r = _run(bench, "--target", tiny, "--draft", "ngram", "--check-allocs", 24, "--prompt-len", 48,
+             "--threads", threads, "--precision", precision, "--kv-type", kv_type)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "plain 0, spec (ngram) 0" in r.stdout, r.stdout

@@ -86,6 +86,18 @@ def test_greedy_speculative_equals_plain(llama, plain_greedy, drafter, k):
         assert drafted > 0  # speculation really ran (the adaptive controller may switch it off)
 
 
+@pytest.mark.parametrize("precision,kv_type", [("q8", "f16"), ("q8", "f32"), ("f32", "f16"), ("f32", "f32")])
+@pytest.mark.parametrize("drafter", ["ngram", "self", "other"])
+@pytest.mark.parametrize("k", [4, None], ids=lambda k: f"k{k}")
+def test_greedy_identity_in_every_precision(llama, drafter, k, precision, kv_type):
+    """Speculative == plain greedy holds in both matmul precisions and both KV-cache types."""
+    opts = dict(threads=1, context=CTX, precision=precision, kv_type=kv_type)
+    plain = fastspec.Engine(llama["target"], **opts)
+    eng = fastspec.Engine(llama["target"], draft=drafter_path(llama, drafter), k=k, **opts)
+    for name, prompt in PROMPTS.items():
+        assert eng.generate(prompt, max_tokens=48).tokens == plain.generate(prompt, max_tokens=48).tokens, name
+
+
 def test_greedy_drafters_are_exercised(llama, plain_greedy):
     """The fixtures give what the identity tests need: n-gram hits on the repetitive prompt, and a
     self-draft that is often right and often wrong (accepts and rollbacks)."""

@@ -22,7 +22,9 @@ void bind_engine(py::module_& m) {
       .def_readwrite("context", &EngineOptions::context, "KV positions per session")
       .def_readwrite("precision", &EngineOptions::precision,
                      "matmul precision: 'q8' (8-bit activations, integer dots; default) | 'f32' (reference)")
-      .def_readwrite("kv_type", &EngineOptions::kv_type, "KV-cache element type: 'f16' (default) | 'f32'");
+      .def_readwrite("kv_type", &EngineOptions::kv_type, "KV-cache element type: 'f16' (default) | 'f32'")
+      .def_readwrite("copy_weights", &EngineOptions::copy_weights,
+                     "copy weights into the backend's memory at load (default True) or read the file mapping");
 
   py::class_<SamplingOptions>(m, "SamplingOptions")
       .def(py::init<>())
@@ -76,17 +78,21 @@ void bind_engine(py::module_& m) {
      "Test hook: one row through the reference (fast=False) or the matmul (fast=True) dequantizer.");
 
   py::class_<Context>(m, "Context")
-      .def("forward", [](Context& c, const std::vector<int32_t>& ids) {
-        std::vector<float> out;
+      .def("forward", [](Context& c, const std::vector<int32_t>& ids, const std::string& logits) {
+        if (logits != "all" && logits != "last") throw InvalidArgument("logits must be 'all' or 'last' (got '" + logits + "')");
+        if (ids.empty()) throw InvalidArgument("forward: ids is empty");
+        const auto T = static_cast<int64_t>(ids.size());
+        const int64_t n = logits == "last" ? 1 : T;
+        py::array_t<float> a({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(c.vocab_size())});
+        float* out = a.mutable_data();
         {
           py::gil_scoped_release nogil;
-          out = c.forward(ids);
+          c.forward(ids.data(), T, out, n);
         }
-        const auto T = static_cast<py::ssize_t>(ids.size());
-        py::array_t<float> a({T, static_cast<py::ssize_t>(out.size() / ids.size())});
-        std::copy(out.begin(), out.end(), a.mutable_data());
         return a;
-      }, py::arg("ids"), "Append ids; float32 logits [len(ids), vocab].")
+      }, py::arg("ids"), py::arg("logits") = "all",
+         "Append ids (run at the next positions of this cache); float32 logits [len(ids), vocab], or "
+         "[1, vocab] for the last token only with logits='last' (a prefill needs no more).")
       .def("truncate", &Context::truncate, py::arg("n"), "Roll back to the first n positions.")
       .def_property_readonly("length", &Context::length);
 

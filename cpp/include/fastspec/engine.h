@@ -80,8 +80,11 @@ class Context {
  public:
   ~Context();
   std::vector<float> forward(const std::vector<int32_t>& ids);  // logits [ids.size(), vocab]
+  // Appends ids[T]; writes logits[n_logits, vocab] of the last n_logits tokens (1 <= n_logits <= T).
+  void forward(const int32_t* ids, int64_t T, float* logits, int64_t n_logits);
   void truncate(int64_t n);                                      // keep positions [0, n)
   int64_t length() const;
+  int64_t vocab_size() const;
 
  private:
   friend class Engine;

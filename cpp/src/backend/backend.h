@@ -63,9 +63,10 @@ class Backend {
   virtual void reserve(int64_t max_rows, int64_t max_cols, int64_t act_floats) = 0;
   // The activation buffer reserved above: [act_floats] floats, valid until the next reserve().
   virtual float* activations() = 0;
-  // Load-time check that this backend can run w (ModelError naming the tensor otherwise); the
-  // place to repack or upload a weight.
-  virtual void prepare_weight(const Weight& w) = 0;
+  // Load-time preparation of a weight: checks that this backend can run it (ModelError naming the
+  // tensor otherwise) and may move it into the backend's own memory (w.data then points there;
+  // the file's pages are released, so a weight is held once).
+  virtual void prepare_weight(Weight& w) = 0;
 
   // ---- ops (every op reduces in one fixed order, whatever T) ----
   // y[T, w.rows] = x[T, w.cols] @ dequant(w)^T

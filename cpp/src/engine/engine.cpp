@@ -75,7 +75,7 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
   else throw InvalidArgument("kv_type must be 'f16' or 'f32' (got '" + opts_.kv_type + "')");
   if (opts_.threads < 0) throw InvalidArgument("threads must be >= 0 (got " + std::to_string(opts_.threads) + ")");
   const int threads = opts_.threads > 0 ? opts_.threads : cpu::physical_cores();
-  backend_ = std::make_unique<cpu::CpuBackend>(threads, precision);
+  backend_ = std::make_unique<cpu::CpuBackend>(threads, precision, opts_.copy_weights);
   model_->bind(*backend_);
   if (draft_model_) draft_model_->bind(*backend_);
 }
@@ -104,18 +104,26 @@ std::unique_ptr<Context> Engine::new_context() {
 }
 
 std::vector<float> Context::forward(const std::vector<int32_t>& ids) {
-  const int64_t vocab = model_->vocab_size(), T = static_cast<int64_t>(ids.size());
-  if (T == 0) throw InvalidArgument("forward: ids is empty");
-  for (int32_t id : ids)
-    if (id < 0 || id >= vocab)
-      throw InvalidArgument("token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(vocab));
-  std::vector<float> out(static_cast<size_t>(T * vocab));
-  model_->forward(*backend_, *kv_, ids.data(), T, out.data(), T);
+  const int64_t T = static_cast<int64_t>(ids.size());
+  std::vector<float> out(static_cast<size_t>(T * model_->vocab_size()));
+  forward(ids.data(), T, out.data(), T);
   return out;
+}
+
+void Context::forward(const int32_t* ids, int64_t T, float* logits, int64_t n_logits) {
+  const int64_t vocab = model_->vocab_size();
+  if (T == 0) throw InvalidArgument("forward: ids is empty");
+  if (n_logits < 1 || n_logits > T)
+    throw InvalidArgument("forward: n_logits=" + std::to_string(n_logits) + " outside [1, " + std::to_string(T) + "]");
+  for (int64_t i = 0; i < T; ++i)
+    if (ids[i] < 0 || ids[i] >= vocab)
+      throw InvalidArgument("token id " + std::to_string(ids[i]) + " outside the vocabulary of " + std::to_string(vocab));
+  model_->forward(*backend_, *kv_, ids, T, logits, n_logits);
 }
 
 void Context::truncate(int64_t n) { kv_->truncate(n); }
 int64_t Context::length() const { return kv_->length(); }
+int64_t Context::vocab_size() const { return model_->vocab_size(); }
 
 std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const SamplingOptions& sampling,
                                        const std::vector<int32_t>& stop_ids) {
@@ -142,6 +150,8 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   s->u_.reserve(static_cast<size_t>(spec_.k_max + 1));
   s->prop_ = std::make_unique<Proposal>();
   s->prop_->tokens.reserve(static_cast<size_t>(spec_.k_max));
+  s->prop_->q.resize(static_cast<size_t>(spec_.k_max));  // one-hot drafts reuse these (no allocation)
+  for (SparseDist& d : s->prop_->q) d.probs.reserve(1);
   s->prompt_len_ = static_cast<int64_t>(prompt.size());
   s->stop_ids_ = stop_ids;
   s->stats_.prompt_tokens = s->prompt_len_;

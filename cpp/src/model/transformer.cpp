@@ -165,11 +165,12 @@ int64_t Transformer::workspace_floats(int64_t T) const {
   return T * (2 * c.n_embd + 2 * q_dim + 2 * kv_dim + c.n_ff + 1);
 }
 
-void Transformer::bind(Backend& be) const {
+void Transformer::bind(Backend& be) {
   be.prepare_weight(tok_embd_);
-  if (!cfg_.tied_embeddings) be.prepare_weight(output_);
-  for (const LayerWeights& L : layers_)
-    for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) be.prepare_weight(*w);
+  if (cfg_.tied_embeddings) output_ = tok_embd_;  // the same (prepared) weight
+  else be.prepare_weight(output_);
+  for (LayerWeights& L : layers_)
+    for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) be.prepare_weight(*w);
   const int64_t max_cols = std::max({cfg_.n_embd, cfg_.n_heads * cfg_.head_dim, cfg_.n_ff});
   be.reserve(kMaxPass, max_cols, workspace_floats(kMaxPass));
 }

@@ -35,8 +35,9 @@ class Transformer {
   // Passes longer than this run as consecutive chunks (prefill); the workspace is sized for it.
   static constexpr int64_t kMaxPass = 256;
 
-  // Checks every weight with the backend and reserves its workspace for this model (at load).
-  void bind(Backend& be) const;
+  // Prepares every weight with the backend (which may move it into its own memory) and reserves
+  // its workspace for this model (once, at load, before any forward).
+  void bind(Backend& be);
 
   // Runs tokens[T] at positions [kv.length(), kv.length() + T), appends their K/V to the cache
   // and writes logits[n_logits, vocab] for the last n_logits tokens (1 <= n_logits <= T).

@@ -1,6 +1,6 @@
 // Attention over the KV cache (see attention.h for the split-K scheme).
 //   out[t, h, :] = sum_j softmax_j(softcap(scale * q[t,h,:].k[j,h/g,:])) v[j, h/g, :]
-// Tasks. T <= kAttnSplitMaxT (decode, verify): one task per (kv head, chunk, block of 4 queries)
+// Tasks. T <= kAttnSplitMaxT (decode, verify): one task per (kv head, chunk, block of queries)
 // writes the partials of those queries' G = n_heads / n_kv_heads heads into the shared scratch, a
 // second pass combines them per (query, head). Larger T (prefill): one task per (query, kv head)
 // computes its chunks one after the other into its thread's slot and combines them itself. Both
@@ -9,7 +9,6 @@
 #include "backend/cpu/attention.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -22,9 +21,13 @@
 namespace fastspec::cpu {
 namespace {
 
-constexpr int64_t kQBlock = 4;  // queries per split-K task
-
 inline bool use_avx2() { return isa_active() != Isa::scalar; }
+
+enum class Kern { scalar, avx2, avx512 };
+inline Kern kern_active() {
+  const Isa isa = isa_active();
+  return isa == Isa::avx512_vnni ? Kern::avx512 : isa == Isa::scalar ? Kern::scalar : Kern::avx2;
+}
 
 inline int64_t align16(int64_t n) { return (n + 15) & ~int64_t{15}; }
 
@@ -41,7 +44,8 @@ struct Plan {
   int64_t slot;            // floats per thread slot
   float* scratch;          // [n_threads, slot] then (split mode) [T, n_heads, nch, hd + 2]
   float* split;            // split-mode partials
-  bool f16, avx2;
+  bool f16;
+  Kern kern;
   int64_t first(int64_t t) const {
     return a->window > 0 ? std::max<int64_t>(0, a->pos[t] - a->window + 1) : 0;
   }
@@ -59,14 +63,25 @@ void chunk_partial(const Plan& P, int64_t t, int64_t kvh, int64_t j0, int64_t j1
   const auto* vbase = static_cast<const uint8_t*>(a.kv.v) + static_cast<size_t>(j0 * P.row + kvh * hd) * esz;
   float* s = slot;                                   // [G, kAttnChunk]
   float* kbuf = slot + align16(a.n_heads * kAttnChunk);  // [8, hd]
-  if (P.avx2) attn_scores_avx2(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf);
-  else attn_scores_scalar(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf);
-  for (int64_t g = 0; g < G; ++g) {
-    if (P.avx2) attn_softmax_avx2(s + g * kAttnChunk, n, a.scale, a.softcap, part + g * hstride, part + g * hstride + 1);
-    else attn_softmax_scalar(s + g * kAttnChunk, n, a.scale, a.softcap, part + g * hstride, part + g * hstride + 1);
+  switch (P.kern) {
+    case Kern::avx512: attn_scores_avx512(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf); break;
+    case Kern::avx2: attn_scores_avx2(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf); break;
+    case Kern::scalar: attn_scores_scalar(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf); break;
   }
-  if (P.avx2) attn_pv_avx2(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf);
-  else attn_pv_scalar(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf);
+  for (int64_t g = 0; g < G; ++g) {
+    float* sg = s + g * kAttnChunk;
+    float* ml = part + g * hstride;
+    switch (P.kern) {
+      case Kern::avx512: attn_softmax_avx512(sg, n, a.scale, a.softcap, ml, ml + 1); break;
+      case Kern::avx2: attn_softmax_avx2(sg, n, a.scale, a.softcap, ml, ml + 1); break;
+      case Kern::scalar: attn_softmax_scalar(sg, n, a.scale, a.softcap, ml, ml + 1); break;
+    }
+  }
+  switch (P.kern) {
+    case Kern::avx512: attn_pv_avx512(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf); break;
+    case Kern::avx2: attn_pv_avx2(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf); break;
+    case Kern::scalar: attn_pv_scalar(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf); break;
+  }
 }
 
 // out[hd] = (sum_c w_c o_c) / (sum_c w_c l_c), w_c = exp(m_c - max m), chunks in order.
@@ -144,7 +159,7 @@ void attention_cpu(ThreadPool& pool, const AttentionArgs& a) {
   P.scratch = scratch;
   P.split = scratch + n_threads * P.slot;
   P.f16 = a.kv.type == DType::F16;
-  P.avx2 = use_avx2();
+  P.kern = kern_active();
 
   if (a.T > kAttnSplitMaxT) {
     pool.run(a.T * a.n_kv_heads, [&P](int64_t task, int thread) {
@@ -153,18 +168,23 @@ void attention_cpu(ThreadPool& pool, const AttentionArgs& a) {
     return;
   }
   // Split-K: tasks (kv head, chunk, query block); partials at split[((t * n_heads + h) * nch + c - c0(t))].
-  const int64_t n_c = c_hi - c_lo + 1, n_qb = (a.T + kQBlock - 1) / kQBlock;
+  // Queries are split into blocks only as far as needed for ~4 tasks per thread: a task keeps its
+  // chunk of K/V in cache for all its queries (the split changes which thread computes what, never
+  // the arithmetic).
+  const int64_t n_c = c_hi - c_lo + 1;
+  const int64_t want = (4 * n_threads + a.n_kv_heads * n_c - 1) / (a.n_kv_heads * n_c);
+  const int64_t blocks = n_threads > 1 ? std::min(a.T, want) : 1, qblock = (a.T + blocks - 1) / blocks;
   struct Split {
     const Plan* P;
-    int64_t c_lo, n_c, n_qb;
-  } sp{&P, c_lo, n_c, n_qb};
-  pool.run(a.n_kv_heads * n_c * n_qb, [&sp](int64_t task, int thread) {
+    int64_t c_lo, n_c, n_qb, qblock;
+  } sp{&P, c_lo, n_c, (a.T + qblock - 1) / qblock, qblock};
+  pool.run(a.n_kv_heads * n_c * sp.n_qb, [&sp](int64_t task, int thread) {
     const Plan& P = *sp.P;
     const AttentionArgs& a = *P.a;
     const int64_t qb = task % sp.n_qb, c = sp.c_lo + (task / sp.n_qb) % sp.n_c, kvh = task / (sp.n_qb * sp.n_c);
     float* slot = P.scratch + thread * P.slot;
-    const int64_t t_end = std::min(a.T, (qb + 1) * kQBlock);
-    for (int64_t t = qb * kQBlock; t < t_end; ++t) {
+    const int64_t t_end = std::min(a.T, (qb + 1) * sp.qblock);
+    for (int64_t t = qb * sp.qblock; t < t_end; ++t) {
       const int64_t first = P.first(t), last = a.pos[t];
       const int64_t j0 = std::max(first, c * kAttnChunk), j1 = std::min(last, c * kAttnChunk + kAttnChunk - 1);
       if (j0 > j1) continue;
@@ -213,32 +233,35 @@ float attn_exp_neg(float x) {
 
 void attn_softmax_scalar(float* s, int64_t n, float scale, float softcap, float* m_out, float* l_out) {
   auto vmax = [](float a, float b) { return a > b ? a : b; };
-  const int64_t n8 = (n + 7) & ~int64_t{7};
-  float mx[8];
-  for (int l = 0; l < 8; ++l) mx[l] = -INFINITY;
-  for (int64_t j = 0; j < n8; ++j) {
+  const int64_t n16 = (n + 15) & ~int64_t{15};
+  float mx[16];
+  for (int l = 0; l < 16; ++l) mx[l] = -INFINITY;
+  for (int64_t j = 0; j < n16; ++j) {
     float x = -INFINITY;
     if (j < n) {
       x = s[j] * scale;
       if (softcap > 0) x = softcap * tanhf(x / softcap);
       s[j] = x;
     }
-    mx[j & 7] = vmax(mx[j & 7], x);
+    mx[j & 15] = vmax(mx[j & 15], x);
   }
-  const float m = vmax(vmax(vmax(mx[0], mx[1]), vmax(mx[2], mx[3])), vmax(vmax(mx[4], mx[5]), vmax(mx[6], mx[7])));
-  float acc[8] = {};
-  for (int64_t j = 0; j < n8; ++j) {
+  float w[8];
+  for (int l = 0; l < 8; ++l) w[l] = vmax(mx[l], mx[l + 8]);
+  const float m = vmax(vmax(vmax(w[0], w[1]), vmax(w[2], w[3])), vmax(vmax(w[4], w[5]), vmax(w[6], w[7])));
+  float acc[16] = {};
+  for (int64_t j = 0; j < n16; ++j) {
     const float p = j < n ? attn_exp_neg(s[j] - m) : 0.0f;
     if (j < n) s[j] = p;
-    acc[j & 7] += p;
+    acc[j & 15] += p;
   }
+  for (int l = 0; l < 8; ++l) w[l] = acc[l] + acc[l + 8];
   *m_out = m;
-  *l_out = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  *l_out = ((w[0] + w[1]) + (w[2] + w[3])) + ((w[4] + w[5]) + (w[6] + w[7]));
 }
 
 void attn_scores_scalar(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
                         int64_t n, float* s, int64_t lds, float* kbuf) {
-  const int64_t hd8 = hd & ~int64_t{7};
+  const int64_t hd16 = hd & ~int64_t{15}, hd8 = hd & ~int64_t{7};
   for (int64_t j = 0; j < n; ++j) {
     const float* kr;
     if (f16) {
@@ -250,10 +273,14 @@ void attn_scores_scalar(const float* q, int64_t G, int64_t hd, const void* k, bo
     }
     for (int64_t g = 0; g < G; ++g) {
       const float* qg = q + g * hd;
-      float acc[8] = {};
-      for (int64_t i = 0; i < hd8; i += 8)
-        for (int l = 0; l < 8; ++l) acc[l] = std::fma(qg[i + l], kr[i + l], acc[l]);
-      float x = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      float acc[16] = {};
+      for (int64_t i = 0; i < hd16; i += 16)
+        for (int l = 0; l < 16; ++l) acc[l] = std::fma(qg[i + l], kr[i + l], acc[l]);
+      if (hd8 > hd16)
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(qg[hd16 + l], kr[hd16 + l], acc[l]);
+      float v[8];
+      for (int l = 0; l < 8; ++l) v[l] = acc[l] + acc[l + 8];
+      float x = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
       for (int64_t i = hd8; i < hd; ++i) x += qg[i] * kr[i];
       s[g * lds + j] = x;
     }

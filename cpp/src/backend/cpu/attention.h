@@ -1,6 +1,6 @@
 // Attention over the KV cache on the CPU (decode, verify and prefill), batch-invariant: the result
 // for query t does not depend on T, on which other queries share the pass, on the thread count or
-// on the CPU path (the scalar fallback reproduces the AVX2 kernels' bits).
+// on the CPU path (the scalar fallback reproduces the AVX2 and AVX-512 kernels' bits).
 //
 // Split-K ("flash decoding"): the keys of query t are cut at fixed chunk boundaries, multiples of
 // kAttnChunk counted from position 0 (never from T, the window start or the thread count). Each
@@ -16,7 +16,7 @@
 namespace fastspec::cpu {
 
 constexpr int64_t kAttnChunk = 256;     // keys per split-K chunk: [c * 256, c * 256 + 255]
-constexpr int64_t kAttnSplitMaxT = 32;  // T <= this: tasks (kv head, chunk, 4 queries); else (query, kv head)
+constexpr int64_t kAttnSplitMaxT = 32;  // T <= this: tasks (kv head, chunk, query block); else (query, kv head)
 
 struct AttentionArgs {
   const float* q = nullptr;  // [T, n_heads, head_dim]
@@ -39,9 +39,11 @@ struct AttentionArgs {
 int64_t attention_scratch_floats(int64_t T, int64_t n_heads, int64_t max_pos, int64_t head_dim, int n_threads);
 
 // out[t, h, :] = sum_j softmax_j(score(t, h, j)) v[j, h / (n_heads / n_kv_heads), :]
-//   score = scale * dot(q[t,h], k[j]) (then softcap * tanh(score / softcap) when softcap > 0)
-//   softmax per chunk: p = exp(s - m_c); combined: w_c = exp(m_c - M), M = max_c m_c,
+//   score = scale * dot(q[t,h], k[j]) (then softcap * tanhf(score / softcap) when softcap > 0)
+//   per chunk c: m_c = max score, p = exp(score - m_c), l_c = sum p, o_c = sum p v
+//   combined in chunk order: w_c = exp(m_c - M), M = max_c m_c,
 //   out = (sum_c w_c o_c) / (sum_c w_c l_c)   (a division at the end, not a multiply by 1/sum)
+// exp is attn_exp_neg (below) everywhere, so no libm exp enters the result.
 void attention_cpu(ThreadPool& pool, const AttentionArgs& a);
 
 // float32 -> float16 bits, round to nearest even (overflow -> inf, subnormals exact, NaN quieted
@@ -49,32 +51,41 @@ void attention_cpu(ThreadPool& pool, const AttentionArgs& a);
 void f32_to_f16(const float* x, uint16_t* y, int64_t n);
 
 // ---- kernels (attention.cpp: scalar; attention_avx2.cpp: AVX2+FMA+F16C, call only when
-// isa_active() != Isa::scalar). k/v point at a cache row of one KV head (float or uint16 f16
-// bits), row j at k + j * stride elements. ----
+// isa_active() != Isa::scalar; attention_avx512_vnni.cpp: AVX-512, only when isa_active() is
+// avx512_vnni). All bit-equal to the scalar ones. k/v point at a cache row of one KV head (float
+// or uint16 f16 bits), row j at k + j * stride elements. ----
 
-// s[g * lds + j] = dot(q[g * hd : (g + 1) * hd], k[j])  for g < G, j < n. Per dot: one 8-lane FMA
-// accumulator over the 8-element steps (lane l takes elements 8i + l), lanes summed
-// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the hd % 8 tail added in order.
-// kbuf: [8 * hd] floats of scratch (f16 rows are widened there).
+// s[g * lds + j] = dot(q[g * hd : (g + 1) * hd], k[j])  for g < G, j < n. Per dot: a 16-lane FMA
+// accumulator (lane l takes elements 16i + l; then one 8-element step into lanes 0..7 when
+// hd % 16 >= 8), halves added (v[l] = acc[l] + acc[l + 8]), lanes summed ((v0 + v1) + (v2 + v3)) +
+// ((v4 + v5) + (v6 + v7)), then the hd % 8 tail added in order. kbuf: [8 * hd] floats of scratch
+// (unused by the AVX-512 kernel, which widens f16 rows in registers).
 void attn_scores_scalar(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
                         int64_t n, float* s, int64_t lds, float* kbuf);
 void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
                       int64_t n, float* s, int64_t lds, float* kbuf);
+void attn_scores_avx512(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
+                        int64_t n, float* s, int64_t lds, float* kbuf);
 // o[g * ldo + d] = sum_j p[g * ldp + j] * v[j][d]  for g < G, d < hd: one fma per j in order from +0.
 // kbuf: [hd] floats of scratch (the scalar path widens an f16 row there).
 void attn_pv_scalar(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
                     int64_t n, float* o, int64_t ldo, float* kbuf);
 void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
                   int64_t n, float* o, int64_t ldo, float* kbuf);
+void attn_pv_avx512(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
+                    int64_t n, float* o, int64_t ldo, float* kbuf);
 // Softmax of one head's chunk in place: x = s[j] * scale (softcap: x = softcap * tanhf(x / softcap)),
-// m = max x, s[j] = exp_neg(x - m), l = sum s[j]. Max and sum run in 8 lanes (lane l takes j = 8i + l,
-// a partial last block padded with -inf / 0), lanes combined ((l0 . l1) . (l2 . l3)) . ((l4 . l5) .
-// (l6 . l7)); max(a, b) = a > b ? a : b (maxps). s: [n rounded up to 8] floats (the pad is scratch).
+// m = max x, s[j] = exp_neg(x - m), l = sum s[j]. Max and sum run in 16 lanes (lane l takes
+// j = 16i + l, a partial last block padded with -inf / 0), then lanes l and l + 8 are combined,
+// then ((v0 . v1) . (v2 . v3)) . ((v4 . v5) . (v6 . v7)); max(a, b) = a > b ? a : b (maxps).
+// s: [n rounded up to 16] floats (the pad is scratch).
 void attn_softmax_scalar(float* s, int64_t n, float scale, float softcap, float* m, float* l);
 void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m, float* l);
+void attn_softmax_avx512(float* s, int64_t n, float scale, float softcap, float* m, float* l);
 // exp(x) for x <= 0 in float32, the same bits on every path: n = round(x log2 e) (the 1.5 * 2^23 add),
 // r = x - n ln2 (two FMAs, Cephes' split), Cephes' degree-5 polynomial in FMAs, times 2^n; 0 for
-// x < -80. Relative error ~2e-7.
+// x < -80 (e^-80 < 2e-35: nothing a softmax over the chunk's max can see). Error < 1 ulp over
+// (-80, 0] against the exact exp.
 float attn_exp_neg(float x);
 
 void f32_to_f16_scalar(const float* x, uint16_t* y, int64_t n);

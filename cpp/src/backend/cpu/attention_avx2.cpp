@@ -31,19 +31,38 @@ inline __m256 reduce8(const __m256 a[8]) {
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
+// One head against 4 rows: v[kk] = (lanes 0..7) + (lanes 8..15) of the 16-lane accumulator of
+// q.row[kk] (the hd % 8 tail is left to the caller). HDC: head_dim known at compile time, or 0.
+template <int HDC>
+__attribute__((always_inline)) inline void dot4(const float* qg, int64_t hd_rt, const float* const r[4], __m256 v[4]) {
+  const int64_t hd = HDC ? HDC : hd_rt, hd16 = hd & ~int64_t{15}, hd8 = hd & ~int64_t{7};
+  __m256 a[4], b[4];
+  for (int kk = 0; kk < 4; ++kk) a[kk] = b[kk] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < hd16; i += 16) {
+    const __m256 q0 = _mm256_loadu_ps(qg + i), q1 = _mm256_loadu_ps(qg + i + 8);
+    for (int kk = 0; kk < 4; ++kk) {
+      a[kk] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(r[kk] + i), a[kk]);
+      b[kk] = _mm256_fmadd_ps(q1, _mm256_loadu_ps(r[kk] + i + 8), b[kk]);
+    }
+  }
+  if (hd8 > hd16) {
+    const __m256 q0 = _mm256_loadu_ps(qg + hd16);
+    for (int kk = 0; kk < 4; ++kk) a[kk] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(r[kk] + hd16), a[kk]);
+  }
+  for (int kk = 0; kk < 4; ++kk) v[kk] = _mm256_add_ps(a[kk], b[kk]);
+}
+
 // Scores of G heads against 8 key rows (rows[kk] of floats), nb of them valid.
-inline void scores8(const float* q, int64_t G, int64_t hd, const float* const rows[8], int64_t nb, float* s,
-                    int64_t lds) {
-  const int64_t hd8 = hd & ~int64_t{7};
+template <int HDC>
+__attribute__((always_inline)) inline void scores8(const float* q, int64_t G, int64_t hd_rt, const float* const rows[8],
+                                                   int64_t nb, float* s, int64_t lds) {
+  const int64_t hd = HDC ? HDC : hd_rt, hd8 = hd & ~int64_t{7};
   for (int64_t g = 0; g < G; ++g) {
     const float* qg = q + g * hd;
-    __m256 acc[8];
-    for (int kk = 0; kk < 8; ++kk) acc[kk] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < hd8; i += 8) {
-      const __m256 qv = _mm256_loadu_ps(qg + i);
-      for (int kk = 0; kk < 8; ++kk) acc[kk] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[kk] + i), acc[kk]);
-    }
-    const __m256 r = reduce8(acc);
+    __m256 v[8];
+    dot4<HDC>(qg, hd, rows, v);
+    dot4<HDC>(qg, hd, rows + 4, v + 4);
+    const __m256 r = reduce8(v);
     float* sg = s + g * lds;
     if (nb == 8 && hd8 == hd) {
       _mm256_storeu_ps(sg, r);
@@ -59,19 +78,21 @@ inline void scores8(const float* q, int64_t G, int64_t hd, const float* const ro
   }
 }
 
+template <int HDC>
 void scores_f32(const float* q, int64_t G, int64_t hd, const float* k, int64_t stride, int64_t n, float* s,
                 int64_t lds) {
   for (int64_t j = 0; j < n; j += 8) {
     const int64_t nb = imin(8, n - j);
     const float* rows[8];
     for (int64_t kk = 0; kk < 8; ++kk) rows[kk] = k + (j + imin(kk, nb - 1)) * stride;
-    scores8(q, G, hd, rows, nb, s + j, lds);
+    scores8<HDC>(q, G, hd, rows, nb, s + j, lds);
   }
 }
 
-void scores_f16(const float* q, int64_t G, int64_t hd, const uint16_t* k, int64_t stride, int64_t n, float* s,
+template <int HDC>
+void scores_f16(const float* q, int64_t G, int64_t hd_rt, const uint16_t* k, int64_t stride, int64_t n, float* s,
                 int64_t lds, float* kbuf) {
-  const int64_t hd8 = hd & ~int64_t{7};
+  const int64_t hd = HDC ? HDC : hd_rt, hd8 = hd & ~int64_t{7};
   for (int64_t j = 0; j < n; j += 8) {
     const int64_t nb = imin(8, n - j);
     const float* rows[8];
@@ -82,7 +103,7 @@ void scores_f16(const float* q, int64_t G, int64_t hd, const uint16_t* k, int64_
       for (int64_t i = hd8; i < hd; ++i) dst[i] = load1(src + i);
     }
     for (int64_t kk = 0; kk < 8; ++kk) rows[kk] = kbuf + imin(kk, nb - 1) * hd;
-    scores8(q, G, hd, rows, nb, s + j, lds);
+    scores8<HDC>(q, G, hd, rows, nb, s + j, lds);
   }
 }
 
@@ -105,11 +126,13 @@ inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, i
     for (int u = 0; u < NV; ++u) _mm256_storeu_ps(o + g * ldo + 8 * u, acc[g][u]);
 }
 
-template <int NG, typename VT>
+template <int NG, int NV, typename VT>
 void pv_heads(const float* p, int64_t ldp, int64_t hd, const VT* v, int64_t stride, int64_t n, float* o,
               int64_t ldo) {
   int64_t d = 0;
-  for (; d + 16 <= hd; d += 16) pv_block<NG, 2>(p, ldp, v + d, stride, n, o + d, ldo);
+  for (; d + 8 * NV <= hd; d += 8 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo);
+  if (NV > 2)
+    for (; d + 16 <= hd; d += 16) pv_block<NG, 2>(p, ldp, v + d, stride, n, o + d, ldo);
   for (; d + 8 <= hd; d += 8) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo);
   for (; d < hd; ++d)
     for (int g = 0; g < NG; ++g) {
@@ -124,15 +147,18 @@ void pv_heads(const float* p, int64_t ldp, int64_t hd, const VT* v, int64_t stri
     }
 }
 
+// Head blocking: NG heads x NV vectors of accumulators (8 independent FMA chains where G allows).
 template <typename VT>
 void pv(const float* p, int64_t ldp, int64_t G, int64_t hd, const VT* v, int64_t stride, int64_t n, float* o,
         int64_t ldo) {
+  if (G == 1) return pv_heads<1, 4>(p, ldp, hd, v, stride, n, o, ldo);
+  if (G == 2) return pv_heads<2, 4>(p, ldp, hd, v, stride, n, o, ldo);
   int64_t g = 0;
-  for (; g + 4 <= G; g += 4) pv_heads<4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo);
+  for (; g + 4 <= G; g += 4) pv_heads<4, 2>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo);
   switch (G - g) {
-    case 3: pv_heads<3>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
-    case 2: pv_heads<2>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
-    case 1: pv_heads<1>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
+    case 3: pv_heads<3, 2>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
+    case 2: pv_heads<2, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
+    case 1: pv_heads<1, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
     default: break;
   }
 }
@@ -170,7 +196,8 @@ inline __m256 valid_mask(int64_t left) {
 }  // namespace
 
 void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m_out, float* l_out) {
-  const int64_t n8 = (n + 7) & ~int64_t{7};
+  // 16 lanes as two vectors: lo takes the blocks at j = 16i, hi those at j = 16i + 8
+  const int64_t n16 = (n + 15) & ~int64_t{15};
   const __m256 ninf = _mm256_set1_ps(-INFINITY);
   if (softcap > 0) {  // scalar tanhf, as the scalar path
     for (int64_t j = 0; j < n; ++j) {
@@ -180,34 +207,40 @@ void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m
     scale = 1.0f;  // x * 1 == x: the loop below leaves the capped scores as they are
   }
   const __m256 vs = _mm256_set1_ps(scale);
-  __m256 mx = ninf;
-  for (int64_t j = 0; j < n8; j += 8) {
+  __m256 mx[2] = {ninf, ninf};
+  for (int64_t j = 0; j < n16; j += 8) {
     __m256 x = _mm256_mul_ps(_mm256_loadu_ps(s + j), vs);
     if (j + 8 > n) x = _mm256_blendv_ps(ninf, x, valid_mask(n - j));
     _mm256_storeu_ps(s + j, x);
-    mx = _mm256_max_ps(mx, x);
+    mx[(j >> 3) & 1] = _mm256_max_ps(mx[(j >> 3) & 1], x);
   }
   alignas(32) float ml[8];
-  _mm256_store_ps(ml, mx);
+  _mm256_store_ps(ml, _mm256_max_ps(mx[0], mx[1]));
   const float m = fmax2(fmax2(fmax2(ml[0], ml[1]), fmax2(ml[2], ml[3])), fmax2(fmax2(ml[4], ml[5]), fmax2(ml[6], ml[7])));
   const __m256 vm = _mm256_set1_ps(m);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t j = 0; j < n8; j += 8) {
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t j = 0; j < n16; j += 8) {
     __m256 p = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
     if (j + 8 > n) p = _mm256_and_ps(p, valid_mask(n - j));
     _mm256_storeu_ps(s + j, p);
-    acc = _mm256_add_ps(acc, p);
+    acc[(j >> 3) & 1] = _mm256_add_ps(acc[(j >> 3) & 1], p);
   }
   alignas(32) float al[8];
-  _mm256_store_ps(al, acc);
+  _mm256_store_ps(al, _mm256_add_ps(acc[0], acc[1]));
   *m_out = m;
   *l_out = ((al[0] + al[1]) + (al[2] + al[3])) + ((al[4] + al[5]) + (al[6] + al[7]));
 }
 
 void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
                       int64_t n, float* s, int64_t lds, float* kbuf) {
-  if (f16) scores_f16(q, G, hd, static_cast<const uint16_t*>(k), stride, n, s, lds, kbuf);
-  else scores_f32(q, G, hd, static_cast<const float*>(k), stride, n, s, lds);
+  const auto* k16 = static_cast<const uint16_t*>(k);
+  const auto* k32 = static_cast<const float*>(k);
+  switch (hd) {
+    case 64: f16 ? scores_f16<64>(q, G, hd, k16, stride, n, s, lds, kbuf) : scores_f32<64>(q, G, hd, k32, stride, n, s, lds); break;
+    case 128: f16 ? scores_f16<128>(q, G, hd, k16, stride, n, s, lds, kbuf) : scores_f32<128>(q, G, hd, k32, stride, n, s, lds); break;
+    case 256: f16 ? scores_f16<256>(q, G, hd, k16, stride, n, s, lds, kbuf) : scores_f32<256>(q, G, hd, k32, stride, n, s, lds); break;
+    default: f16 ? scores_f16<0>(q, G, hd, k16, stride, n, s, lds, kbuf) : scores_f32<0>(q, G, hd, k32, stride, n, s, lds); break;
+  }
 }
 
 void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,

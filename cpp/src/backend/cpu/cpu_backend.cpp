@@ -14,7 +14,8 @@
 
 namespace fastspec::cpu {
 
-CpuBackend::CpuBackend(int n_threads, Precision precision) : pool_(n_threads), precision_(precision) {}
+CpuBackend::CpuBackend(int n_threads, Precision precision, bool copy_weights)
+    : pool_(n_threads), precision_(precision), copy_weights_(copy_weights) {}
 
 namespace {
 // Rows of elementwise work per task: below this a pass runs inline on the caller (a dispatch costs

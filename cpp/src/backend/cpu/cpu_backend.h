@@ -13,7 +13,11 @@ namespace fastspec::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int n_threads, Precision precision);
+  // copy_weights: prepare_weight() copies each weight into huge-page anonymous memory and
+  // releases the file's pages (reads from it are faster than from the file mapping); false keeps
+  // reading the mapping.
+  CpuBackend(int n_threads, Precision precision, bool copy_weights = true);
+  ~CpuBackend() override;
   const char* name() const override { return "cpu"; }
   int threads() const { return pool_.size(); }
   Precision precision() const { return precision_; }
@@ -21,7 +25,7 @@ class CpuBackend final : public Backend {
 
   void reserve(int64_t max_rows, int64_t max_cols, int64_t act_floats) override;
   float* activations() override { return act_.data(); }
-  void prepare_weight(const Weight& w) override;
+  void prepare_weight(Weight& w) override;
 
   void matmul(const Weight& w, const float* x, float* y, int64_t T) override;
   void matmuls(const float* x, int64_t T, const MatmulOut* outs, int n_outs) override;
@@ -50,20 +54,27 @@ class CpuBackend final : public Backend {
   // (fn == nullptr) the float32 path. Resolved once per call, not per row.
   struct RowDot {
     const Weight* w = nullptr;
-    QDotFn fn = nullptr;
+    QRowsFn fn = nullptr;
     const ActQ* a = nullptr;
   };
   RowDot row_dot(const Weight& w, const ActQ* views, const bool* has) const;
-  // y[0..T) = dot(row r of w, each input row) (cpu_matmul.cpp).
-  void dot_row(const RowDot& rd, int64_t r, const float* x, int64_t T, float* y, int thread);
+  // y[t * y_t + (r - r0) * y_r] = dot(row r of w, input row t) for r in [r0, r1), t < T.
+  void dot_rows(const RowDot& rd, int64_t r0, int64_t r1, const float* x, int64_t T, float* y, int64_t y_t,
+                int64_t y_r, int thread);
   void check_rows(const char* op, int64_t T, int64_t cols) const;
 
   ThreadPool pool_;
   Precision precision_;
+  bool copy_weights_;
+  struct Region {
+    void* p;
+    size_t bytes;
+  };
+  std::vector<Region> regions_;  // weights copied at load (cpu_weights.cpp)
   int64_t max_rows_ = 0, max_cols_ = 0;
   std::vector<float> act_;                // [act_floats] the model's activations
   ActBuf qbuf_[2];                        // by ActFormat
-  std::vector<std::vector<float>> tmp_;   // [threads][2 * max_rows + max_cols] per-thread scratch
+  std::vector<std::vector<float>> tmp_;   // [threads][2 * max_rows * 16 + max_cols] per-thread scratch
   std::vector<float> attn_scratch_;       // attention's scratch (attention.h)
 };
 

@@ -34,17 +34,7 @@ void CpuBackend::reserve(int64_t max_rows, int64_t max_cols, int64_t act_floats)
     qbuf_[f].s.resize(static_cast<size_t>(max_rows_ * lay.s_stride));
   }
   tmp_.resize(static_cast<size_t>(pool_.size()));
-  for (auto& t : tmp_) t.resize(static_cast<size_t>(2 * max_rows_ + max_cols_));
-}
-
-void CpuBackend::prepare_weight(const Weight& w) {
-  // The kernels read the stored blocks in place (the GGUF layout is already the kernel layout):
-  // nothing to repack. Check that some path can run the type.
-  if (w.type == DType::AWQ_INT4) return;
-  const DTypeTraits* tr = dtype_traits(w.type);
-  if (!tr || !tr->dequantizable || w.cols % tr->block_size != 0)
-    throw ModelError("cpu backend: cannot run " + weight_name(w) + " of type " + dtype_name(w.type) + " with " +
-                     std::to_string(w.cols) + " columns");
+  for (auto& t : tmp_) t.resize(static_cast<size_t>(2 * max_rows_ * kRowsPerTask + max_cols_));
 }
 
 void CpuBackend::check_rows(const char* op, int64_t T, int64_t cols) const {
@@ -92,33 +82,36 @@ CpuBackend::RowDot CpuBackend::row_dot(const Weight& w, const ActQ* views, const
   ActFormat f;
   QType qt;
   if (act_format_for(w.type, &f) && has[static_cast<int>(f)] && qtype_of(w.type, &qt)) {
-    rd.fn = qkernels(isa_active()).dot[static_cast<int>(qt)];
+    rd.fn = qkernels(isa_active()).rows[static_cast<int>(qt)];
     rd.a = &views[static_cast<int>(f)];
   }
   return rd;
 }
 
-void CpuBackend::dot_row(const RowDot& rd, int64_t r, const float* x, int64_t T, float* y, int thread) {
+void CpuBackend::dot_rows(const RowDot& rd, int64_t r0, int64_t r1, const float* x, int64_t T, float* y, int64_t y_t,
+                          int64_t y_r, int thread) {
   const Weight& w = *rd.w;
-  if (rd.fn) {
+  if (rd.fn) {  // integer path: the kernel walks the rows itself
     const ActQ& a = *rd.a;
-    const uint8_t* wr = w.data + static_cast<uint64_t>(r) * w.row_bytes;
-    if (T <= kQDotMaxRows) return rd.fn(wr, a, T, y, 1);
+    const uint8_t* wr = w.data + static_cast<uint64_t>(r0) * w.row_bytes;
     for (int64_t t0 = 0; t0 < T; t0 += kQDotMaxRows) {
       ActQ at = a;
       at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride;
-      rd.fn(wr, at, std::min(kQDotMaxRows, T - t0), y + t0, 1);
+      rd.fn(wr, static_cast<int64_t>(w.row_bytes), r1 - r0, at, std::min(kQDotMaxRows, T - t0), y + t0 * y_t, y_t, y_r);
     }
     return;
   }
   // float32 path: the fused dequant-dot (up to kMaxFusedRows rows), else dequantize the row once
   // and dot it with every input row (bit-equal to the fused kernel).
-  if (w.type != DType::AWQ_INT4 &&
-      dot_rows_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, T, w.cols, y, 1))
-    return;
-  float* row = tmp_[static_cast<size_t>(thread)].data() + 2 * max_rows_;
-  dequant_weight_row(w, r, row);
-  for (int64_t t = 0; t < T; ++t) y[t] = dot_f32(row, x + t * w.cols, w.cols);
+  float* row = tmp_[static_cast<size_t>(thread)].data() + 2 * max_rows_ * kRowsPerTask;
+  for (int64_t r = r0; r < r1; ++r) {
+    float* yr = y + (r - r0) * y_r;
+    if (w.type != DType::AWQ_INT4 &&
+        dot_rows_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, T, w.cols, yr, y_t))
+      continue;
+    dequant_weight_row(w, r, row);
+    for (int64_t t = 0; t < T; ++t) yr[t * y_t] = dot_f32(row, x + t * w.cols, w.cols);
+  }
 }
 
 void CpuBackend::matmul(const Weight& w, const float* x, float* y, int64_t T) {
@@ -154,17 +147,17 @@ void CpuBackend::matmuls(const float* x, int64_t T, const MatmulOut* outs, int n
     const MatmulOut& o = outs[i];
     const int64_t rows = o.w->rows;
     const int64_t r0 = (task - first_task[i]) * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask);
-    float* tmp = tmp_[static_cast<size_t>(thread)].data();  // [T]
-    for (int64_t r = r0; r < r1; ++r) {
-      dot_row(rds[i], r, x, T, tmp, thread);
-      const float b = o.bias ? o.bias[r] : 0.0f;
-      for (int64_t t = 0; t < T; ++t) {
+    if (!o.bias && !o.accumulate) return dot_rows(rds[i], r0, r1, x, T, o.y + r0, rows, 1, thread);
+    const int64_t n = r1 - r0;
+    float* tmp = tmp_[static_cast<size_t>(thread)].data();  // [T, n]
+    dot_rows(rds[i], r0, r1, x, T, tmp, n, 1, thread);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t r = r0; r < r1; ++r) {
         float& yr = o.y[t * rows + r];
-        float v = o.accumulate ? yr + tmp[t] : tmp[t];
-        if (o.bias) v += b;
+        float v = o.accumulate ? yr + tmp[t * n + (r - r0)] : tmp[t * n + (r - r0)];
+        if (o.bias) v += o.bias[r];
         yr = v;
       }
-    }
   });
 }
 
@@ -181,23 +174,22 @@ void CpuBackend::matmul_glu(const Weight& gate, const Weight& up, const float* x
   const RowDot rg = row_dot(gate, views, has), ru = row_dot(up, views, has);
   const int64_t rows = gate.rows;
   pool_.run((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int thread) {
-    float* g = tmp_[static_cast<size_t>(thread)].data();  // [T]
-    float* u = g + max_rows_;                              // [T]
-    const int64_t r0 = task * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask);
-    for (int64_t r = r0; r < r1; ++r) {
-      dot_row(rg, r, x, T, g, thread);
-      dot_row(ru, r, x, T, u, thread);
-      for (int64_t t = 0; t < T; ++t) {
-        const float gv = g[t];
+    const int64_t r0 = task * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask), n = r1 - r0;
+    float* g = tmp_[static_cast<size_t>(thread)].data();  // [T, n]
+    float* u = g + max_rows_ * kRowsPerTask;              // [T, n]
+    dot_rows(rg, r0, r1, x, T, g, n, 1, thread);
+    dot_rows(ru, r0, r1, x, T, u, n, 1, thread);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < n; ++j) {
+        const float gv = g[t * n + j];
         float a;
         if (gelu) {  // gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
           a = 0.5f * gv * (1.0f + std::tanh(0.7978845608028654f * (gv + 0.044715f * gv * gv * gv)));
         } else {     // silu(g) = g / (1 + exp(-g))
           a = gv / (1.0f + std::exp(-gv));
         }
-        out[t * rows + r] = a * u[t];
+        out[t * rows + r0 + j] = a * u[t * n + j];
       }
-    }
   });
 }
 

@@ -8,17 +8,17 @@
 //        x[i] ~ d[B] * q[i], B = i / 256 (same rule over 256 elements), s[j] = sum of q over the
 //        16 elements of group j = i / 16.
 // A weight row w[n] (stored blocks) is dotted with T activation rows at once (the weight row is
-// decoded once for all T rows):
-//   y[t * y_stride] = sum over blocks b of v_b,   v_b = (dw_b * da_b) * float(isum_b) [+ min term]
-// where isum_b is the exact integer sum of the block's weight codes times activation codes. The
-// float accumulation order is part of the contract, so that every ISA path is bit-exact with the
-// scalar reference and a row's result never depends on T (batch invariance):
-//   acc[b % 8] += v_b  in block order (acc[0..8) start at +0), then
-//   y = ((acc0 + acc1) + (acc2 + acc3)) + ((acc4 + acc5) + (acc6 + acc7)).
-// Per type (q = stored code, a = activation code, sums over the block / sub-block):
-//   Q4_0: v = (d*da) * S(q-8)a             Q4_1: v = (d*da) * S(q a) + m * (da * S(a))
-//   Q5_0: v = (d*da) * S(q-16)a            Q5_1: v = (d*da) * S(q a) + m * (da * S(a))
-//   Q8_0: v = (d*da) * S(q a)
+// decoded once for all T rows): y[t * y_stride] = sum over blocks of d_b * da_b * (integer dot).
+// The float accumulation order is part of the contract, so that every ISA path is bit-exact with the
+// scalar reference and a row's result never depends on T (batch invariance).
+// 32-element types (codes c as stored: 0..15, 0..31, or signed -128..127 for Q8_0):
+//   each block b splits into 8 lanes of 4 elements; P_bl = exact integer sum of c * a over lane l;
+//   s_b = d_b * da_b;  acc[l] = fma(s_b, float(P_bl), acc[l])  in block order;
+//   Q4_0 / Q5_0 (value = c - off, off = 8 / 16):  aux[b % 8] += s_b * float(S_b(a))
+//   Q4_1 / Q5_1 (value = d c + m):                 aux[b % 8] += m_b * (da_b * float(S_b(a)))
+//   y = C(acc) - off * C(aux)  |  C(acc) + C(aux)  |  C(acc) (Q8_0), all accumulators start at +0,
+//   C(v) = ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)), S_b(a) = the activation block sum.
+// K-quants: per 256-block b, v_b from exact integer sums (below); acc[b % 8] += v_b; y = C(acc).
 //   Q4_K, Q5_K (8 sub-blocks j of 32, 6-bit scale sc_j and min m_j):
 //         v = (d*da) * float(S_j sc_j * S(q a)) - (dmin*da) * float(S_j m_j * S(a))
 //   Q6_K (16 sub-blocks j of 16, int8 scale sc_j): v = (d*da) * float(S_j sc_j * S((q-32) a))
@@ -57,6 +57,27 @@ constexpr int64_t kQDotMaxRows = 64;
 
 // y[t * y_stride] = dot(weight row w, activation row t) for t < T (1 <= T <= kQDotMaxRows).
 using QDotFn = void (*)(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y_stride);
+// Rows [0, n_rows) of a weight matrix (row r at w + r * row_bytes), T <= kQDotMaxRows:
+//   y[t * y_t + r * y_r] = dot(weight row r, activation row t)
+// The same arithmetic per (row, t) as QDotFn; one call per task keeps the dispatch off the rows.
+using QRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y,
+                         int64_t y_t, int64_t y_r);
+
+// The QRowsFn of a QDotFn known at compile time (instantiated next to it, so it inlines).
+template <QDotFn F>
+void qdot_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y, int64_t y_t,
+               int64_t y_r) {
+  // Software prefetch of the row after next: a task's rows are one contiguous stream, but tasks
+  // hop (threads claim them in turn), which the hardware prefetchers follow poorly at T = 1.
+  for (int64_t r = 0; r < n_rows; ++r) {
+    if (r + 2 < n_rows) {
+      const char* next = reinterpret_cast<const char*>(w + (r + 2) * row_bytes);
+      for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 0);
+    }
+    F(w + r * row_bytes, a, T, y + r * y_r, y_t);
+  }
+}
+
 // One row x[n] -> q[lay.q_stride], d[lay.d_stride], s[lay.s_stride] (padding written as zeros).
 using QuantFn = void (*)(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s);
 
@@ -66,6 +87,7 @@ bool qtype_of(DType t, QType* out);  // false for types without an integer dot
 struct QKernels {
   const char* isa = "";
   QDotFn dot[static_cast<int>(QType::count)] = {};  // nullptr: this ISA has no kernel (use scalar)
+  QRowsFn rows[static_cast<int>(QType::count)] = {};  // the same kernels over a range of rows
   QuantFn quant[2] = {};                             // by ActFormat
 };
 

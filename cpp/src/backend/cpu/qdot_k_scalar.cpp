@@ -131,8 +131,11 @@ void dotk_scalar(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y
 
 void fill_scalar_k(QKernels& k) {
   k.dot[static_cast<int>(QType::q4_k)] = dotk_scalar<QType::q4_k, 144>;
+  k.rows[static_cast<int>(QType::q4_k)] = qdot_rows<dotk_scalar<QType::q4_k, 144>>;
   k.dot[static_cast<int>(QType::q5_k)] = dotk_scalar<QType::q5_k, 176>;
+  k.rows[static_cast<int>(QType::q5_k)] = qdot_rows<dotk_scalar<QType::q5_k, 176>>;
   k.dot[static_cast<int>(QType::q6_k)] = dotk_scalar<QType::q6_k, 210>;
+  k.rows[static_cast<int>(QType::q6_k)] = qdot_rows<dotk_scalar<QType::q6_k, 210>>;
 }
 
 }  // namespace fastspec::cpu

@@ -124,28 +124,38 @@ void decode32(const uint8_t* b, Block32* o) {
 }
 
 template <QType Q>
-constexpr int offset32() {
+constexpr int offset32() {  // the code offset of Q4_0 / Q5_0 (value = code - offset)
   return Q == QType::q4_0 ? 8 : Q == QType::q5_0 ? 16 : 0;
 }
 
 template <QType Q, int Bytes>
 void dot32_scalar(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y_stride) {
+  // qdot.h: lane l of block b holds P = sum of 4 code * activation products; acc[l] = fma(s, P, acc[l])
+  // with s = d * da; the offset / min terms go to aux[b % 8].
+  constexpr bool kMin = Q == QType::q4_1 || Q == QType::q5_1;
+  constexpr int kOff = offset32<Q>();
   const int64_t nb = a.lay.n / 32;
   for (int64_t t = 0; t < T; ++t) {
     const int8_t* q = a.q + t * a.lay.q_stride;
     const float* da = a.d + t * a.lay.d_stride;
     const int32_t* sa = a.s + t * a.lay.s_stride;
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, aux[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int64_t b = 0; b < nb; ++b) {
       Block32 blk;
       decode32<Q>(w + b * Bytes, &blk);
-      int32_t isum = 0;
-      for (int i = 0; i < 32; ++i) isum += (blk.code[i] - offset32<Q>()) * q[32 * b + i];
-      float v = (blk.d * da[b]) * static_cast<float>(isum);
-      if (Q == QType::q4_1 || Q == QType::q5_1) v = v + blk.m * (da[b] * static_cast<float>(sa[b]));
-      acc[b % 8] += v;
+      const float sc = blk.d * da[b];
+      for (int l = 0; l < 8; ++l) {
+        int32_t p = 0;
+        for (int k = 0; k < 4; ++k) p += blk.code[4 * l + k] * q[32 * b + 4 * l + k];
+        acc[l] = std::fma(sc, static_cast<float>(p), acc[l]);
+      }
+      if (kMin) aux[b % 8] += blk.m * (da[b] * static_cast<float>(sa[b]));
+      else if (kOff) aux[b % 8] += sc * static_cast<float>(sa[b]);
     }
-    y[t * y_stride] = qdot_combine(acc);
+    float r = qdot_combine(acc);
+    if (kMin) r = r + qdot_combine(aux);
+    else if (kOff) r = r - static_cast<float>(kOff) * qdot_combine(aux);
+    y[t * y_stride] = r;
   }
 }
 
@@ -153,10 +163,15 @@ void dot32_scalar(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t 
 
 void fill_scalar_32(QKernels& k) {
   k.dot[static_cast<int>(QType::q4_0)] = dot32_scalar<QType::q4_0, 18>;
+  k.rows[static_cast<int>(QType::q4_0)] = qdot_rows<dot32_scalar<QType::q4_0, 18>>;
   k.dot[static_cast<int>(QType::q4_1)] = dot32_scalar<QType::q4_1, 20>;
+  k.rows[static_cast<int>(QType::q4_1)] = qdot_rows<dot32_scalar<QType::q4_1, 20>>;
   k.dot[static_cast<int>(QType::q5_0)] = dot32_scalar<QType::q5_0, 22>;
+  k.rows[static_cast<int>(QType::q5_0)] = qdot_rows<dot32_scalar<QType::q5_0, 22>>;
   k.dot[static_cast<int>(QType::q5_1)] = dot32_scalar<QType::q5_1, 24>;
+  k.rows[static_cast<int>(QType::q5_1)] = qdot_rows<dot32_scalar<QType::q5_1, 24>>;
   k.dot[static_cast<int>(QType::q8_0)] = dot32_scalar<QType::q8_0, 34>;
+  k.rows[static_cast<int>(QType::q8_0)] = qdot_rows<dot32_scalar<QType::q8_0, 34>>;
 }
 
 const QKernels* qkernels_scalar() {
@@ -186,7 +201,7 @@ const QKernels& qkernels(Isa isa) {
       tables[i] = src[i] ? *src[i] : *src[0];
       if (!src[i]) tables[i].isa = "scalar";
       for (int k = 0; k < static_cast<int>(QType::count); ++k)
-        if (!tables[i].dot[k]) tables[i].dot[k] = src[0]->dot[k];
+        if (!tables[i].dot[k]) tables[i].dot[k] = src[0]->dot[k], tables[i].rows[k] = src[0]->rows[k];
       for (int k = 0; k < 2; ++k)
         if (!tables[i].quant[k]) tables[i].quant[k] = src[0]->quant[k];
     }
