@@ -3,11 +3,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "backend/cpu/isa.h"
 #include "backend/cpu/qdot.h"
+#include "backend/cpu/thread_pool.h"
 #include "bindings.h"
 #include "fastspec/status.h"
 #include "fastspec/tensor.h"
@@ -75,6 +78,20 @@ void bind_kernels(py::module_& m) {
         "The CPU kernel path in use (FASTSPEC_ISA forces one).");
   m.def("_set_cpu_path", [](const std::string& name) { cpu::isa_set(isa_by_name(name)); },
         py::arg("name"), "Test hook: switch the CPU kernel path of this process.");
+
+  m.def("_pool_dispatch_us", [](int threads, int64_t jobs, int64_t tasks) {
+    // Mean wall time of one ThreadPool::run of `tasks` empty tasks: the per-op dispatch overhead.
+    py::gil_scoped_release nogil;
+    cpu::ThreadPool pool(threads);
+    pool.set_adaptive(false);
+    std::atomic<int64_t> sink{0};
+    for (int64_t j = 0; j < 100; ++j) pool.run(tasks, [&](int64_t t) { sink.fetch_add(t, std::memory_order_relaxed); });
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t j = 0; j < jobs; ++j) pool.run(tasks, [&](int64_t t) { sink.fetch_add(t, std::memory_order_relaxed); });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return s / static_cast<double>(jobs) * 1e6;
+  }, py::arg("threads"), py::arg("jobs") = 20000, py::arg("tasks") = 64,
+     "Bench hook: mean microseconds per thread-pool dispatch of `tasks` empty tasks (back to back).");
 
   m.def("_quantize_act", [](const std::string& format, F32Array x, const std::string& isa) {
     const cpu::ActFormat f = format == "q8k" ? cpu::ActFormat::q8k : cpu::ActFormat::q8;

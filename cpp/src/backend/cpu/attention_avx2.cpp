@@ -78,10 +78,26 @@ __attribute__((always_inline)) inline void scores8(const float* q, int64_t G, in
   }
 }
 
+// Prefetch row j (all of its head_dim elements): in decode the cache streams from memory.
+template <typename KT>
+inline void prefetch_row(const KT* row, int64_t hd) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < hd * static_cast<int64_t>(sizeof(KT)); b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+}
+
+constexpr int64_t kPrefetchRows = 16;
+
+template <typename KT>
+inline void prefetch_block(const KT* k, int64_t stride, int64_t hd, int64_t j, int64_t n) {
+  for (int64_t kk = 0; kk < 8 && j + kPrefetchRows + kk < n; ++kk)
+    prefetch_row(k + (j + kPrefetchRows + kk) * stride, hd);
+}
+
 template <int HDC>
 void scores_f32(const float* q, int64_t G, int64_t hd, const float* k, int64_t stride, int64_t n, float* s,
                 int64_t lds) {
   for (int64_t j = 0; j < n; j += 8) {
+    prefetch_block(k, stride, hd, j, n);
     const int64_t nb = imin(8, n - j);
     const float* rows[8];
     for (int64_t kk = 0; kk < 8; ++kk) rows[kk] = k + (j + imin(kk, nb - 1)) * stride;
@@ -94,6 +110,7 @@ void scores_f16(const float* q, int64_t G, int64_t hd_rt, const uint16_t* k, int
                 int64_t lds, float* kbuf) {
   const int64_t hd = HDC ? HDC : hd_rt, hd8 = hd & ~int64_t{7};
   for (int64_t j = 0; j < n; j += 8) {
+    prefetch_block(k, stride, hd, j, n);
     const int64_t nb = imin(8, n - j);
     const float* rows[8];
     for (int64_t kk = 0; kk < nb; ++kk) {  // widen the valid rows once for all G heads
@@ -108,13 +125,16 @@ void scores_f16(const float* q, int64_t G, int64_t hd_rt, const uint16_t* k, int
 }
 
 // o[g][d0 .. d0 + 8 * NV) for NG heads: acc = fma(p_j, v_j, acc) over j in order.
+// pf: elements of each row to prefetch ahead (the first block of a row streams it in), or 0.
 template <int NG, int NV, typename VT>
-inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t n, float* o, int64_t ldo) {
+inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t n, float* o, int64_t ldo,
+                     int64_t pf = 0) {
   __m256 acc[NG][NV];
   for (int g = 0; g < NG; ++g)
     for (int u = 0; u < NV; ++u) acc[g][u] = _mm256_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const VT* vr = v + j * stride;
+    if (pf && j + kPrefetchRows < n) prefetch_row(vr + kPrefetchRows * stride, pf);
     __m256 x[NV];
     for (int u = 0; u < NV; ++u) x[u] = load8(vr + 8 * u);
     for (int g = 0; g < NG; ++g) {
@@ -129,11 +149,12 @@ inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, i
 template <int NG, int NV, typename VT>
 void pv_heads(const float* p, int64_t ldp, int64_t hd, const VT* v, int64_t stride, int64_t n, float* o,
               int64_t ldo) {
+  for (int64_t j = 0; j < kPrefetchRows && j < n; ++j) prefetch_row(v + j * stride, hd);
   int64_t d = 0;
-  for (; d + 8 * NV <= hd; d += 8 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo);
+  for (; d + 8 * NV <= hd; d += 8 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
   if (NV > 2)
-    for (; d + 16 <= hd; d += 16) pv_block<NG, 2>(p, ldp, v + d, stride, n, o + d, ldo);
-  for (; d + 8 <= hd; d += 8) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo);
+    for (; d + 16 <= hd; d += 16) pv_block<NG, 2>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
+  for (; d + 8 <= hd; d += 8) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
   for (; d < hd; ++d)
     for (int g = 0; g < NG; ++g) {
       float acc = 0.0f;
@@ -161,6 +182,13 @@ void pv(const float* p, int64_t ldp, int64_t G, int64_t hd, const VT* v, int64_t
     case 1: pv_heads<1, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
     default: break;
   }
+}
+
+template <int HDC>
+void scores_typed(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride, int64_t n, float* s,
+                  int64_t lds, float* kbuf) {
+  if (f16) scores_f16<HDC>(q, G, hd, static_cast<const uint16_t*>(k), stride, n, s, lds, kbuf);
+  else scores_f32<HDC>(q, G, hd, static_cast<const float*>(k), stride, n, s, lds);
 }
 
 // attn_exp_neg on 8 lanes (attention.cpp has the scalar twin and the constants' origin).
@@ -216,7 +244,8 @@ void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m
   }
   alignas(32) float ml[8];
   _mm256_store_ps(ml, _mm256_max_ps(mx[0], mx[1]));
-  const float m = fmax2(fmax2(fmax2(ml[0], ml[1]), fmax2(ml[2], ml[3])), fmax2(fmax2(ml[4], ml[5]), fmax2(ml[6], ml[7])));
+  const float m =
+      fmax2(fmax2(fmax2(ml[0], ml[1]), fmax2(ml[2], ml[3])), fmax2(fmax2(ml[4], ml[5]), fmax2(ml[6], ml[7])));
   const __m256 vm = _mm256_set1_ps(m);
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t j = 0; j < n16; j += 8) {
@@ -233,13 +262,11 @@ void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m
 
 void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
                       int64_t n, float* s, int64_t lds, float* kbuf) {
-  const auto* k16 = static_cast<const uint16_t*>(k);
-  const auto* k32 = static_cast<const float*>(k);
   switch (hd) {
-    case 64: f16 ? scores_f16<64>(q, G, hd, k16, stride, n, s, lds, kbuf) : scores_f32<64>(q, G, hd, k32, stride, n, s, lds); break;
-    case 128: f16 ? scores_f16<128>(q, G, hd, k16, stride, n, s, lds, kbuf) : scores_f32<128>(q, G, hd, k32, stride, n, s, lds); break;
-    case 256: f16 ? scores_f16<256>(q, G, hd, k16, stride, n, s, lds, kbuf) : scores_f32<256>(q, G, hd, k32, stride, n, s, lds); break;
-    default: f16 ? scores_f16<0>(q, G, hd, k16, stride, n, s, lds, kbuf) : scores_f32<0>(q, G, hd, k32, stride, n, s, lds); break;
+    case 64: return scores_typed<64>(q, G, hd, k, f16, stride, n, s, lds, kbuf);
+    case 128: return scores_typed<128>(q, G, hd, k, f16, stride, n, s, lds, kbuf);
+    case 256: return scores_typed<256>(q, G, hd, k, f16, stride, n, s, lds, kbuf);
+    default: return scores_typed<0>(q, G, hd, k, f16, stride, n, s, lds, kbuf);
   }
 }
 
@@ -252,7 +279,8 @@ void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void
 void f32_to_f16_avx2(const float* x, uint16_t* y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
   for (; i < n; ++i) y[i] = static_cast<uint16_t>(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 

@@ -38,12 +38,14 @@ inline float load1(const uint16_t* p) { return _cvtsh_ss(*p); }
 
 // hadd on each 128-bit lane: [a0 + a1, a2 + a3, b0 + b1, b2 + b3] per lane
 inline __m512 hadd512(__m512 a, __m512 b) {
-  return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 // [v_a | v_b] with v[l] = acc[l] + acc[l + 8]: the first step of the dot's lane sum for two keys
 inline __m512 fold2(__m512 a, __m512 b) {
-  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
 }
 
 // z[g][2 * half + 0] = [v_k0 | v_k1], z[g][2 * half + 1] = [v_k2 | v_k3] for the 4 rows r (keys k0..k3)
@@ -116,9 +118,20 @@ __attribute__((always_inline)) inline void scores8(const float* q, int64_t hd_rt
   }
 }
 
+// Prefetch row j (all of its head_dim elements) into L1/L2: the cache streams from memory in decode.
+template <typename KT>
+inline void prefetch_row(const KT* row, int64_t hd) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < hd * static_cast<int64_t>(sizeof(KT)); b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+}
+
+constexpr int64_t kPrefetchRows = 16;
+
 template <int NG, int HDC, typename KT>
 void scores_heads(const float* q, int64_t hd, const KT* k, int64_t stride, int64_t n, float* s, int64_t lds) {
   for (int64_t j = 0; j < n; j += 8) {
+    for (int64_t kk = 0; kk < 8 && j + kPrefetchRows + kk < n; ++kk)
+    prefetch_row(k + (j + kPrefetchRows + kk) * stride, hd);
     const int64_t nb = imin(8, n - j);
     const KT* rows[8];
     for (int64_t kk = 0; kk < 8; ++kk) rows[kk] = k + (j + imin(kk, nb - 1)) * stride;
@@ -151,13 +164,16 @@ void scores_any(const float* q, int64_t G, int64_t hd, const KT* k, int64_t stri
 }
 
 // o[g][0 .. 16 * NV) for NG heads: acc = fma(p_j, v_j, acc) over j in order.
+// pf: elements of each row to prefetch ahead (the first block of a row streams it in), or 0.
 template <int NG, int NV, typename VT>
-inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t n, float* o, int64_t ldo) {
+inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t n, float* o, int64_t ldo,
+                     int64_t pf = 0) {
   __m512 acc[NG][NV];
   for (int g = 0; g < NG; ++g)
     for (int u = 0; u < NV; ++u) acc[g][u] = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const VT* vr = v + j * stride;
+    if (pf && j + kPrefetchRows < n) prefetch_row(vr + kPrefetchRows * stride, pf);
     __m512 x[NV];
     for (int u = 0; u < NV; ++u) x[u] = load16(vr + 16 * u);
     for (int g = 0; g < NG; ++g) {
@@ -183,9 +199,10 @@ void pv_tail8(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t 
 template <int NG, int NV, typename VT>
 void pv_heads(const float* p, int64_t ldp, int64_t hd, const VT* v, int64_t stride, int64_t n, float* o,
               int64_t ldo) {
+  for (int64_t j = 0; j < kPrefetchRows && j < n; ++j) prefetch_row(v + j * stride, hd);
   int64_t d = 0;
-  for (; d + 16 * NV <= hd; d += 16 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo);
-  for (; d + 16 <= hd; d += 16) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo);
+  for (; d + 16 * NV <= hd; d += 16 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
+  for (; d + 16 <= hd; d += 16) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
   for (; d + 8 <= hd; d += 8) pv_tail8<NG>(p, ldp, v + d, stride, n, o + d, ldo);
   for (; d < hd; ++d)
     for (int g = 0; g < NG; ++g) {
@@ -265,7 +282,8 @@ void attn_softmax_avx512(float* s, int64_t n, float scale, float softcap, float*
   }
   alignas(32) float ml[8];
   _mm256_store_ps(ml, _mm256_max_ps(_mm512_castps512_ps256(mx), _mm512_extractf32x8_ps(mx, 1)));
-  const float m = fmax2(fmax2(fmax2(ml[0], ml[1]), fmax2(ml[2], ml[3])), fmax2(fmax2(ml[4], ml[5]), fmax2(ml[6], ml[7])));
+  const float m =
+      fmax2(fmax2(fmax2(ml[0], ml[1]), fmax2(ml[2], ml[3])), fmax2(fmax2(ml[4], ml[5]), fmax2(ml[6], ml[7])));
   const __m512 vm = _mm512_set1_ps(m);
   __m512 acc = _mm512_setzero_ps();
   for (int64_t j = 0; j < n16; j += 16) {

@@ -70,7 +70,8 @@ class CpuBackend final : public Backend {
     void* p;
     size_t bytes;
   };
-  std::vector<Region> regions_;  // weights copied at load (cpu_weights.cpp)
+  std::vector<Region> regions_;  // arenas of the weights copied at load (cpu_weights.cpp)
+  size_t arena_used_ = 0;        // bytes used in regions_.back()
   int64_t max_rows_ = 0, max_cols_ = 0;
   std::vector<float> act_;                // [act_floats] the model's activations
   ActBuf qbuf_[2];                        // by ActFormat

@@ -16,7 +16,17 @@
 namespace fastspec::cpu {
 namespace {
 
-constexpr int64_t kRowsPerTask = 16;
+constexpr int64_t kRowsPerTask = 16;  // the unit of work (and of the per-thread scratch)
+constexpr int64_t kTasksPerThread = 8;  // a big matrix is cut into about this many tasks per thread
+
+// Rows per task for a weight of `rows` rows: units of kRowsPerTask, large enough that each thread
+// streams long contiguous runs of the weight (the hardware prefetchers follow those), small
+// enough that a thread slowed by another process only delays its share.
+int64_t rows_per_task(int64_t rows, int threads) {
+  const int64_t units = (rows + kRowsPerTask - 1) / kRowsPerTask;
+  const int64_t per = std::max<int64_t>(1, units / (static_cast<int64_t>(threads) * kTasksPerThread));
+  return per * kRowsPerTask;
+}
 constexpr int64_t kQuantInline = 16384;  // quantize inline (no dispatch) below this many elements
 
 std::string weight_name(const Weight& w) { return w.info ? "'" + w.info->name + "'" : "a weight"; }
@@ -126,14 +136,15 @@ void CpuBackend::matmuls(const float* x, int64_t T, const MatmulOut* outs, int n
   if (n_outs < 1 || n_outs > kMaxOuts) throw Error("matmuls: 1.." + std::to_string(kMaxOuts) + " outputs");
   const int64_t cols = outs[0].w->cols;
   const Weight* ws[kMaxOuts];
-  int64_t first_task[kMaxOuts + 1];
+  int64_t first_task[kMaxOuts + 1], rpt[kMaxOuts];
   first_task[0] = 0;
   for (int i = 0; i < n_outs; ++i) {
     ws[i] = outs[i].w;
     if (ws[i]->cols != cols)
       throw Error("matmuls: " + weight_name(*ws[i]) + " has " + std::to_string(ws[i]->cols) + " columns, the input " +
                   std::to_string(cols));
-    first_task[i + 1] = first_task[i] + (ws[i]->rows + kRowsPerTask - 1) / kRowsPerTask;
+    rpt[i] = rows_per_task(ws[i]->rows, pool_.size());
+    first_task[i + 1] = first_task[i] + (ws[i]->rows + rpt[i] - 1) / rpt[i];
   }
   check_rows("matmul", T, cols);
   ActQ views[2];
@@ -146,18 +157,20 @@ void CpuBackend::matmuls(const float* x, int64_t T, const MatmulOut* outs, int n
     while (task >= first_task[i + 1]) ++i;
     const MatmulOut& o = outs[i];
     const int64_t rows = o.w->rows;
-    const int64_t r0 = (task - first_task[i]) * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask);
+    const int64_t r0 = (task - first_task[i]) * rpt[i], r1 = std::min(rows, r0 + rpt[i]);
     if (!o.bias && !o.accumulate) return dot_rows(rds[i], r0, r1, x, T, o.y + r0, rows, 1, thread);
-    const int64_t n = r1 - r0;
     float* tmp = tmp_[static_cast<size_t>(thread)].data();  // [T, n]
-    dot_rows(rds[i], r0, r1, x, T, tmp, n, 1, thread);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t r = r0; r < r1; ++r) {
-        float& yr = o.y[t * rows + r];
-        float v = o.accumulate ? yr + tmp[t * n + (r - r0)] : tmp[t * n + (r - r0)];
-        if (o.bias) v += o.bias[r];
-        yr = v;
-      }
+    for (int64_t s0 = r0; s0 < r1; s0 += kRowsPerTask) {
+      const int64_t s1 = std::min(r1, s0 + kRowsPerTask), n = s1 - s0;
+      dot_rows(rds[i], s0, s1, x, T, tmp, n, 1, thread);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = s0; r < s1; ++r) {
+          float& yr = o.y[t * rows + r];
+          float v = o.accumulate ? yr + tmp[t * n + (r - s0)] : tmp[t * n + (r - s0)];
+          if (o.bias) v += o.bias[r];
+          yr = v;
+        }
+    }
   });
 }
 
@@ -173,8 +186,11 @@ void CpuBackend::matmul_glu(const Weight& gate, const Weight& up, const float* x
   quantize_inputs(x, T, gate.cols, ws, 2, views, has);
   const RowDot rg = row_dot(gate, views, has), ru = row_dot(up, views, has);
   const int64_t rows = gate.rows;
-  pool_.run((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int thread) {
-    const int64_t r0 = task * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask), n = r1 - r0;
+  const int64_t rpt = rows_per_task(rows, pool_.size());
+  pool_.run((rows + rpt - 1) / rpt, [&](int64_t task, int thread) {
+   const int64_t t_r0 = task * rpt, t_r1 = std::min(rows, t_r0 + rpt);
+   for (int64_t r0 = t_r0; r0 < t_r1; r0 += kRowsPerTask) {
+    const int64_t r1 = std::min(t_r1, r0 + kRowsPerTask), n = r1 - r0;
     float* g = tmp_[static_cast<size_t>(thread)].data();  // [T, n]
     float* u = g + max_rows_ * kRowsPerTask;              // [T, n]
     dot_rows(rg, r0, r1, x, T, g, n, 1, thread);
@@ -190,6 +206,7 @@ void CpuBackend::matmul_glu(const Weight& gate, const Weight& up, const float* x
         }
         out[t * rows + r0 + j] = a * u[t * n + j];
       }
+   }
   });
 }
 

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
@@ -17,6 +18,7 @@ namespace fastspec::cpu {
 namespace {
 
 constexpr size_t kHuge = size_t{2} << 20;
+constexpr size_t kArena = size_t{1} << 30;  // address space per arena (committed as written)
 
 // Drops this process's mapping of the whole pages inside [p, p + n) (they stay in the page cache).
 void release_pages(const void* p, size_t n) {
@@ -42,18 +44,26 @@ void CpuBackend::prepare_weight(Weight& w) {
   if (!copy_weights_) return;
   for (const Region& r : regions_)  // already ours (a tied embedding / output weight)
     if (w.data >= static_cast<const uint8_t*>(r.p) && w.data < static_cast<const uint8_t*>(r.p) + r.bytes) return;
+  // Weights are packed one after another (64-byte aligned) into arenas of kArena bytes of address
+  // space (MAP_NORESERVE: only pages written count), so small tensors do not each take a 2 MiB page.
   const size_t bytes = static_cast<size_t>(w.rows) * w.row_bytes;
-  const size_t alloc = (bytes + kHuge - 1) / kHuge * kHuge;
-  void* p = mmap(nullptr, alloc, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    throw Error("cpu backend: cannot allocate " + std::to_string(alloc) + " bytes for " + name);
+  const size_t need = (bytes + 63) / 64 * 64;
+  if (regions_.empty() || arena_used_ + need > regions_.back().bytes) {
+    const size_t alloc = std::max(kArena, (need + kHuge - 1) / kHuge * kHuge);
+    void* p = mmap(nullptr, alloc, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+      throw Error("cpu backend: cannot map " + std::to_string(alloc) + " bytes for " + name);
 #ifdef MADV_HUGEPAGE
-  madvise(p, alloc, MADV_HUGEPAGE);
+    madvise(p, alloc, MADV_HUGEPAGE);
 #endif
-  std::memcpy(p, w.data, bytes);
+    regions_.push_back({p, alloc});
+    arena_used_ = 0;
+  }
+  uint8_t* dst = static_cast<uint8_t*>(regions_.back().p) + arena_used_;
+  arena_used_ += need;
+  std::memcpy(dst, w.data, bytes);
   release_pages(w.data, bytes);
-  regions_.push_back({p, alloc});
-  w.data = static_cast<const uint8_t*>(p);
+  w.data = dst;
 }
 
 }  // namespace fastspec::cpu

@@ -67,13 +67,7 @@ using QRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, co
 template <QDotFn F>
 void qdot_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y, int64_t y_t,
                int64_t y_r) {
-  // Software prefetch of the row after next: a task's rows are one contiguous stream, but tasks
-  // hop (threads claim them in turn), which the hardware prefetchers follow poorly at T = 1.
   for (int64_t r = 0; r < n_rows; ++r) {
-    if (r + 2 < n_rows) {
-      const char* next = reinterpret_cast<const char*>(w + (r + 2) * row_bytes);
-      for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 0);
-    }
     F(w + r * row_bytes, a, T, y + r * y_r, y_t);
   }
 }

@@ -1,6 +1,8 @@
 #include "backend/cpu/thread_pool.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <string>
@@ -24,10 +26,14 @@ inline void cpu_relax() {
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+  if (const char* e = std::getenv("FASTSPEC_POOL_ADAPTIVE")) adaptive_ = std::string(e) != "0";
   for (int k = 1; k < n_threads_; ++k) workers_.emplace_back([this, k] { worker_loop(k); });
 }
 
 ThreadPool::~ThreadPool() {
+  if (std::getenv("FASTSPEC_POOL_DEBUG"))
+    std::fprintf(stderr, "thread pool (%d threads): %lld switches to solo mode\n", n_threads_,
+                 static_cast<long long>(solo_switches_));
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_.store(true);
