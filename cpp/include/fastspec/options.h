@@ -14,7 +14,7 @@ struct EngineOptions {
   std::string precision = "q8";
   // KV-cache element type: "f16" (default: half the memory and half the attention read traffic of
   // "f32"; K/V rounded to nearest-even half) | "f32".
-  std::string kv_type = "f32";
+  std::string kv_type = "f16";
   // true (default): the backend copies each weight at load into its own memory (huge pages where
   // the OS grants them) and releases the file's pages: faster reads, the same RSS. false: read
   // the weights from the file mapping (lower load time, pages shared with other processes).
