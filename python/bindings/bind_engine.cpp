@@ -173,9 +173,11 @@ void bind_engine(py::module_& m) {
         std::copy(out.begin(), out.end(), a.mutable_data());
         return a;
       }, py::arg("ids"), "float32 [len(ids), vocab] from an empty context")
-      .def("new_context", &Engine::new_context, "A fresh KV cache for chained forward() calls.")
+      .def("new_context", &Engine::new_context, py::keep_alive<0, 1>(),
+           "A fresh KV cache for chained forward() calls (it keeps the engine alive).")
       .def("start", &Engine::start, py::arg("prompt"), py::arg("sampling"), py::arg("stop_ids"),
-           py::call_guard<py::gil_scoped_release>());
+           py::keep_alive<0, 1>(), py::call_guard<py::gil_scoped_release>(),
+           "A generation session (it keeps the engine alive).");
 }
 
 }  // namespace fastspec::py_bind

@@ -231,6 +231,22 @@ float attn_exp_neg(float x) {
   return x < -80.0f ? 0.0f : y;
 }
 
+void act_glu_scalar(const float* g, const float* u, float* out, int64_t n, bool gelu) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = g[i];
+    float v = x;
+    if (gelu) {
+      float c = 0.044715f * x;
+      c = c * x;
+      c = c * x;
+      v = 2.0f * (0.7978845608028654f * (x + c));
+    }
+    const float e = attn_exp_neg(-std::fabs(v));
+    const float sig = (v >= 0.0f ? 1.0f : e) / (1.0f + e);
+    out[i] = (x * sig) * u[i];
+  }
+}
+
 void attn_softmax_scalar(float* s, int64_t n, float scale, float softcap, float* m_out, float* l_out) {
   auto vmax = [](float a, float b) { return a > b ? a : b; };
   const int64_t n16 = (n + 15) & ~int64_t{15};

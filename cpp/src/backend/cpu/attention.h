@@ -88,6 +88,13 @@ void attn_softmax_avx512(float* s, int64_t n, float scale, float softcap, float*
 // (-80, 0] against the exact exp.
 float attn_exp_neg(float x);
 
+// ---- GLU activations (they share exp_neg with the softmax) ----
+// out[i] = (g[i] * sig(v)) * u[i], sig(v) = (v >= 0 ? 1 : e) / (1 + e), e = exp_neg(-|v|), with
+//   SiLU: v = g;   GELU-tanh: v = 2 * 0.7978845608 * (g + ((0.044715 * g) * g) * g)
+//   (0.5 g (1 + tanh z) = g * sig(2z) exactly). The same bits on every path.
+void act_glu_scalar(const float* g, const float* u, float* out, int64_t n, bool gelu);
+void act_glu_avx2(const float* g, const float* u, float* out, int64_t n, bool gelu);
+
 void f32_to_f16_scalar(const float* x, uint16_t* y, int64_t n);
 void f32_to_f16_avx2(const float* x, uint16_t* y, int64_t n);
 

@@ -284,6 +284,26 @@ void f32_to_f16_avx2(const float* x, uint16_t* y, int64_t n) {
   for (; i < n; ++i) y[i] = static_cast<uint16_t>(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
+void act_glu_avx2(const float* g, const float* u, float* out, int64_t n, bool gelu) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    __m256 v = x;
+    if (gelu) {
+      __m256 c = _mm256_mul_ps(_mm256_set1_ps(0.044715f), x);
+      c = _mm256_mul_ps(c, x);
+      c = _mm256_mul_ps(c, x);
+      v = _mm256_mul_ps(_mm256_set1_ps(2.0f), _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_add_ps(x, c)));
+    }
+    const __m256 e = exp_neg8(_mm256_or_ps(v, sign));  // exp(-|v|)
+    const __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+    const __m256 sig = _mm256_div_ps(num, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(u + i)));
+  }
+  act_glu_scalar(g + i, u + i, out + i, n - i, gelu);
+}
+
 }  // namespace fastspec::cpu
 
 #else  // no AVX2 build of this file: never called (isa_active() is scalar), kept for the link
@@ -301,6 +321,10 @@ void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m
   attn_softmax_scalar(s, n, scale, softcap, m, l);
 }
 void f32_to_f16_avx2(const float* x, uint16_t* y, int64_t n) { f32_to_f16_scalar(x, y, n); }
+void act_glu_avx2(const float* g, const float* u, float* out, int64_t n, bool gelu) {
+  act_glu_scalar(g, u, out, n, gelu);
+}
+
 }  // namespace fastspec::cpu
 
 #endif

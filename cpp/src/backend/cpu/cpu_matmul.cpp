@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/dequant.h"
 #include "backend/cpu/dequant_fast.h"
@@ -195,17 +196,10 @@ void CpuBackend::matmul_glu(const Weight& gate, const Weight& up, const float* x
     float* u = g + max_rows_ * kRowsPerTask;              // [T, n]
     dot_rows(rg, r0, r1, x, T, g, n, 1, thread);
     dot_rows(ru, r0, r1, x, T, u, n, 1, thread);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < n; ++j) {
-        const float gv = g[t * n + j];
-        float a;
-        if (gelu) {  // gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
-          a = 0.5f * gv * (1.0f + std::tanh(0.7978845608028654f * (gv + 0.044715f * gv * gv * gv)));
-        } else {     // silu(g) = g / (1 + exp(-g))
-          a = gv / (1.0f + std::exp(-gv));
-        }
-        out[t * rows + r0 + j] = a * u[t * n + j];
-      }
+    for (int64_t t = 0; t < T; ++t) {  // out = act(g) * u (attention.h: act_glu)
+      if (isa_active() != Isa::scalar) act_glu_avx2(g + t * n, u + t * n, out + t * rows + r0, n, gelu);
+      else act_glu_scalar(g + t * n, u + t * n, out + t * rows + r0, n, gelu);
+    }
    }
   });
 }

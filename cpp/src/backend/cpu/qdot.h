@@ -13,10 +13,11 @@
 // scalar reference and a row's result never depends on T (batch invariance).
 // 32-element types (codes c as stored: 0..15, 0..31, or signed -128..127 for Q8_0):
 //   each block b splits into 8 lanes of 4 elements; P_bl = exact integer sum of c * a over lane l;
-//   s_b = d_b * da_b;  acc[l] = fma(s_b, float(P_bl), acc[l])  in block order;
+//   s_b = d_b * da_b;  acc[(b % 2) * 8 + l] = fma(s_b, float(P_bl), .)  in block order (16 lanes:
+//   a 512-bit register takes a pair of blocks), folded as acc[l] + acc[8 + l] before C;
 //   Q4_0 / Q5_0 (value = c - off, off = 8 / 16):  aux[b % 8] += s_b * float(S_b(a))
 //   Q4_1 / Q5_1 (value = d c + m):                 aux[b % 8] += m_b * (da_b * float(S_b(a)))
-//   y = C(acc) - off * C(aux)  |  C(acc) + C(aux)  |  C(acc) (Q8_0), all accumulators start at +0,
+//   y = C(fold(acc)) - off * C(aux)  |  C(fold(acc)) + C(aux)  |  C(fold(acc)) (Q8_0), all start at +0,
 //   C(v) = ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)), S_b(a) = the activation block sum.
 // K-quants: per 256-block b, v_b from exact integer sums (below); acc[b % 8] += v_b; y = C(acc).
 //   Q4_K, Q5_K (8 sub-blocks j of 32, 6-bit scale sc_j and min m_j):

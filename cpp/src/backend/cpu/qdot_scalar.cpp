@@ -130,8 +130,8 @@ constexpr int offset32() {  // the code offset of Q4_0 / Q5_0 (value = code - of
 
 template <QType Q, int Bytes>
 void dot32_scalar(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y_stride) {
-  // qdot.h: lane l of block b holds P = sum of 4 code * activation products; acc[l] = fma(s, P, acc[l])
-  // with s = d * da; the offset / min terms go to aux[b % 8].
+  // qdot.h: lane l of block b holds P = sum of 4 code * activation products;
+  // acc[(b % 2) * 8 + l] = fma(s, P, .) with s = d * da; the offset / min terms go to aux[b % 8].
   constexpr bool kMin = Q == QType::q4_1 || Q == QType::q5_1;
   constexpr int kOff = offset32<Q>();
   const int64_t nb = a.lay.n / 32;
@@ -139,7 +139,7 @@ void dot32_scalar(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t 
     const int8_t* q = a.q + t * a.lay.q_stride;
     const float* da = a.d + t * a.lay.d_stride;
     const int32_t* sa = a.s + t * a.lay.s_stride;
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, aux[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float acc[16] = {}, aux[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int64_t b = 0; b < nb; ++b) {
       Block32 blk;
       decode32<Q>(w + b * Bytes, &blk);
@@ -147,12 +147,15 @@ void dot32_scalar(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t 
       for (int l = 0; l < 8; ++l) {
         int32_t p = 0;
         for (int k = 0; k < 4; ++k) p += blk.code[4 * l + k] * q[32 * b + 4 * l + k];
-        acc[l] = std::fma(sc, static_cast<float>(p), acc[l]);
+        float& lane = acc[(b % 2) * 8 + l];
+        lane = std::fma(sc, static_cast<float>(p), lane);
       }
       if (kMin) aux[b % 8] += blk.m * (da[b] * static_cast<float>(sa[b]));
       else if (kOff) aux[b % 8] += sc * static_cast<float>(sa[b]);
     }
-    float r = qdot_combine(acc);
+    float folded[8];
+    for (int l = 0; l < 8; ++l) folded[l] = acc[l] + acc[8 + l];
+    float r = qdot_combine(folded);
     if (kMin) r = r + qdot_combine(aux);
     else if (kOff) r = r - static_cast<float>(kOff) * qdot_combine(aux);
     y[t * y_stride] = r;
