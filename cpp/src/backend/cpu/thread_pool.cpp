@@ -1,5 +1,6 @@
 #include "backend/cpu/thread_pool.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -42,12 +43,14 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::drain(int thread) {
+int64_t ThreadPool::drain(int thread) {
+  int64_t done = 0;
   for (;;) {
     int64_t k = next_.fetch_add(1, std::memory_order_relaxed);
-    if (k >= n_tasks_) return;
+    if (k >= n_tasks_) return done;
     try {
       (*fn_)(k, thread);
+      ++done;
     } catch (...) {
       std::lock_guard<std::mutex> lk(mu_);
       if (!error_) error_ = std::current_exception();
@@ -97,9 +100,10 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
     std::lock_guard<std::mutex> lk(mu_);  // pairs with a worker checking the predicate
     generation_.fetch_add(1, std::memory_order_release);
   }
-  if (sleepers_.load() > 0) cv_start_.notify_all();
+  const bool woke = sleepers_.load() > 0;  // a sleeping worker starts late: not a sign of load
+  if (woke) cv_start_.notify_all();
   const auto start = std::chrono::steady_clock::now();
-  drain(0);
+  const int64_t own_tasks = drain(0);
   const auto own_done = std::chrono::steady_clock::now();
   int spins = 0;
   while (active_.load(std::memory_order_acquire) != 0 && spins < kSpinIters) {
@@ -114,21 +118,29 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
   }
   fn_ = nullptr;
   using us = std::chrono::duration<double, std::micro>;
-  observe_wait(us(std::chrono::steady_clock::now() - own_done).count(), us(own_done - start).count());
+  if (!woke)
+    observe_wait(us(std::chrono::steady_clock::now() - own_done).count(),
+               us(own_done - start).count() / static_cast<double>(std::max<int64_t>(1, own_tasks)));
   std::exception_ptr err = std::exchange(error_, nullptr);
   if (err) std::rethrow_exception(err);
 }
 
 // Load adaptation: the caller finished its share and then waited for a worker. A wait far longer
-// than a task (and than the caller's own share) means a worker was descheduled (another process holds its core): with several such
+// than a task means a worker was descheduled (another process holds its core): with several such
 // waits in a window of jobs, run the next kSoloJobs jobs on the caller alone, then try again.
-void ThreadPool::observe_wait(double wait_us, double own_us) {
+void ThreadPool::observe_wait(double wait_us, double task_us) {
   ++window_jobs_;
-  if (wait_us > kLateWaitUs && wait_us > own_us) ++window_late_;
+  // A busy worker finishes its current task within about one task time; far longer means it was
+  // descheduled.
+  if (wait_us > kLateWaitUs && wait_us > kLateTasks * task_us) ++window_late_;
   if (window_jobs_ < kWindowJobs) return;
   if (adaptive_ && window_late_ >= kLateJobsToSolo) {
-    solo_jobs_left_ = kSoloJobs;
+    // Still busy after a solo period: stay solo twice as long next time (each probe costs waits).
+    solo_jobs_left_ = solo_len_;
+    solo_len_ = std::min<int64_t>(solo_len_ * 2, kSoloJobsMax);
     ++solo_switches_;
+  } else if (window_late_ == 0) {
+    solo_len_ = kSoloJobs;
   }
   window_jobs_ = window_late_ = 0;
 }

@@ -55,12 +55,14 @@ class ThreadPool {
 
  private:
   void worker_loop(int thread);
-  void observe_wait(double wait_us, double own_us);
+  void observe_wait(double wait_us, double task_us);
 
-  static constexpr double kLateWaitUs = 300.0;  // a wait this long means a descheduled worker
+  static constexpr double kLateWaitUs = 200.0;  // a wait this long means a descheduled worker
+  static constexpr double kLateTasks = 16.0;    // ... and this many of the caller's mean task times
   static constexpr int kWindowJobs = 64, kLateJobsToSolo = 3;
-  static constexpr int64_t kSoloJobs = 3000;    // ~20 decode steps of a small model
-  void drain(int thread);
+  static constexpr int64_t kSoloJobs = 3000;     // ~20 decode steps of a small model, doubling
+  static constexpr int64_t kSoloJobsMax = 96000; //   while the machine stays busy
+  int64_t drain(int thread);  // runs tasks until none is left; returns how many it ran
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -77,7 +79,7 @@ class ThreadPool {
   std::exception_ptr error_;
   bool adaptive_ = true;
   int window_jobs_ = 0, window_late_ = 0;
-  int64_t solo_jobs_left_ = 0, solo_switches_ = 0;
+  int64_t solo_jobs_left_ = 0, solo_switches_ = 0, solo_len_ = kSoloJobs;
 };
 
 // Physical cores (falls back to hardware_concurrency).
