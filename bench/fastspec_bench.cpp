@@ -8,8 +8,12 @@
 // ignored), and prints the median run (by decode tok/s) of each mode as a table: decode and prefill tok/s,
 // acceptance rate, tokens per target pass, and the decode time split (draft_s, verify_s, sample_s).
 // Under greedy decoding (--temperature 0) it also checks that both produced the same tokens.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -68,6 +72,9 @@ Plain vs speculative decoding speed of one GGUF / safetensors model (the target)
   --context N            KV-cache positions; 0 = prompt + n-gen + k-max + 1 (default 0)
   --precision q8|f32     matmul precision (default: the engine's, q8)
   --kv-type f16|f32      KV-cache element type (default: the engine's, f16)
+  --membw MIB            instead of a model: streaming read bandwidth of a MIB buffer (huge pages
+                         requested) with 1 .. --threads threads, median of 5 (the decode floor:
+                         bytes read per token / this)
   --check-allocs N       instead of timing: one session per mode, 4 warm-up steps, then count
                          heap allocations over the next N steps and print them (the hot path
                          should allocate nothing); exit 4 if the plain mode allocated
@@ -86,7 +93,7 @@ struct Args {
   int32_t k = 0, k_max = 8, threads = 0, n_gen = 128, prompt_len = 128, repeats = 3, top_k = 0;
   float temperature = 0.0f, top_p = 1.0f;
   uint64_t seed = 0;
-  int64_t context = 0, check_allocs = 0;
+  int64_t context = 0, check_allocs = 0, membw_mib = 0;
   std::string precision, kv_type;
 };
 
@@ -142,13 +149,14 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (flag == "--seed") a.seed = static_cast<uint64_t>(parse_int(flag, v, 0));
     else if (flag == "--context") a.context = parse_int(flag, v, 0);
     else if (flag == "--check-allocs") a.check_allocs = parse_int(flag, v, 1);
+    else if (flag == "--membw") a.membw_mib = parse_int(flag, v, 1);
     else if (flag == "--precision") a.precision = v;
     else if (flag == "--kv-type") a.kv_type = v;
     else if (flag == "--temperature") a.temperature = parse_float(flag, v);
     else if (flag == "--top-p") a.top_p = parse_float(flag, v);
     else throw UsageError("unknown option '" + flag + "'");
   }
-  if (a.target.empty()) throw UsageError("--target is required");
+  if (a.target.empty() && a.membw_mib == 0) throw UsageError("--target is required");
   if (a.draft.empty()) throw UsageError("--draft: expected a path, 'ngram' or 'none'");
   return true;
 }
@@ -238,7 +246,45 @@ void print_row(const char* name, const Run& r, double plain_tps) {
               static_cast<long long>(passes), st.decode_s, st.draft_s, st.verify_s, st.sample_s);
 }
 
+// Streaming read bandwidth: each thread sums its contiguous share of a buffer (4 independent 64-bit
+// accumulators, so the loads are not serialized); GB/s = buffer bytes / wall time, median of 5.
+int run_membw(const Args& a) {
+  const size_t bytes = static_cast<size_t>(a.membw_mib) << 20, huge = size_t{2} << 20;
+  void* mem = mmap(nullptr, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::runtime_error("--membw: cannot map the buffer");
+  uint64_t* buf = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(mem) + huge - 1) / huge * huge);
+#ifdef MADV_HUGEPAGE
+  madvise(buf, bytes, MADV_HUGEPAGE);
+#endif
+  const size_t n = bytes / 8;
+  for (size_t i = 0; i < n; ++i) buf[i] = i;
+  const int max_threads = a.threads > 0 ? a.threads : static_cast<int>(std::thread::hardware_concurrency());
+  std::printf("streaming read of %lld MiB (huge pages requested), median of 5\n", static_cast<long long>(a.membw_mib));
+  for (int th = 1; th <= max_threads; ++th) {
+    std::vector<double> gbs;
+    for (int rep = 0; rep < 5; ++rep) {
+      std::vector<uint64_t> sums(static_cast<size_t>(th));
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<std::thread> ts;
+      for (int k = 0; k < th; ++k)
+        ts.emplace_back([&, k] {
+          const size_t lo = n / th * k, hi = k + 1 == th ? n : n / th * (k + 1);
+          uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          for (size_t i = lo; i + 4 <= hi; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
+          sums[static_cast<size_t>(k)] = s0 + s1 + s2 + s3;
+        });
+      for (auto& t : ts) t.join();
+      gbs.push_back(static_cast<double>(bytes) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
+    }
+    std::sort(gbs.begin(), gbs.end());
+    std::printf("threads %d: %.1f GB/s\n", th, gbs[2]);
+  }
+  munmap(mem, bytes + huge);
+  return 0;
+}
+
 int run(const Args& a) {
+  if (a.membw_mib > 0) return run_membw(a);
   fastspec::EngineOptions eo;
   eo.threads = a.threads;
   eo.context = a.context;

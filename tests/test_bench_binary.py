@@ -119,3 +119,9 @@ def test_hot_path_allocates_nothing(bench, tiny, precision, kv_type, threads):
              "--threads", threads, "--precision", precision, "--kv-type", kv_type)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "plain 0, spec (ngram) 0" in r.stdout, r.stdout
+
+
+def test_membw_mode(bench):
+    r = _run(bench, "--membw", 16, "--threads", 1)
+    assert r.returncode == 0, r.stderr
+    assert "threads 1:" in r.stdout and "GB/s" in r.stdout
