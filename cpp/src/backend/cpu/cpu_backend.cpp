@@ -18,8 +18,8 @@ CpuBackend::CpuBackend(int n_threads, Precision precision, bool copy_weights)
     : pool_(n_threads), precision_(precision), copy_weights_(copy_weights) {}
 
 namespace {
-// Rows of elementwise work per task: below this a pass runs inline on the caller (a dispatch costs
-// more than the work).
+// Elements of elementwise work per task; a pass smaller than this runs inline on the caller (a
+// dispatch costs more than the work).
 constexpr int64_t kInlineElems = 16384;
 }  // namespace
 
@@ -44,22 +44,6 @@ void dequant_weight_row(const Weight& w, int64_t r, float* dst) {
   }
 }
 
-void CpuBackend::embed(const Weight& w, const int32_t* tokens, int64_t T, float scale, float* out) {
-  for (int64_t t = 0; t < T; ++t)
-    if (tokens[t] < 0 || tokens[t] >= w.rows)
-      throw ModelError("embed: token id " + std::to_string(tokens[t]) + " outside the vocabulary [0, " +
-                       std::to_string(w.rows) + ")");
-  pool_.run(T * w.cols >= kInlineElems ? T : 1, [&](int64_t task) {
-    const int64_t t0 = T * w.cols >= kInlineElems ? task : 0, t1 = T * w.cols >= kInlineElems ? task + 1 : T;
-    for (int64_t t = t0; t < t1; ++t) {
-      float* o = out + t * w.cols;
-      dequant_weight_row(w, tokens[t], o);
-      if (scale != 1.0f)
-        for (int64_t i = 0; i < w.cols; ++i) o[i] *= scale;
-    }
-  });
-}
-
 // Splits rows [0, T) of n elements into tasks (one row each when the pass is big, else inline).
 template <typename F>
 void for_rows(ThreadPool& pool, int64_t T, int64_t n, const F& f) {
@@ -68,6 +52,19 @@ void for_rows(ThreadPool& pool, int64_t T, int64_t n, const F& f) {
     return;
   }
   pool.run(T, [&](int64_t t) { f(t); });
+}
+
+void CpuBackend::embed(const Weight& w, const int32_t* tokens, int64_t T, float scale, float* out) {
+  for (int64_t t = 0; t < T; ++t)
+    if (tokens[t] < 0 || tokens[t] >= w.rows)
+      throw ModelError("embed: token id " + std::to_string(tokens[t]) + " outside the vocabulary [0, " +
+                       std::to_string(w.rows) + ")");
+  for_rows(pool_, T, w.cols, [&](int64_t t) {
+    float* o = out + t * w.cols;
+    dequant_weight_row(w, tokens[t], o);
+    if (scale != 1.0f)
+      for (int64_t i = 0; i < w.cols; ++i) o[i] *= scale;
+  });
 }
 
 void CpuBackend::rms_norm(const float* x, const float* w, float* out, int64_t T, int64_t n, float eps,

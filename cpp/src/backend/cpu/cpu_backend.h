@@ -76,7 +76,6 @@ class CpuBackend final : public Backend {
   std::vector<float> act_;                // [act_floats] the model's activations
   ActBuf qbuf_[2];                        // by ActFormat
   std::vector<std::vector<float>> tmp_;   // [threads][2 * max_rows * 16 + max_cols] per-thread scratch
-  std::vector<float> attn_scratch_;       // attention's scratch (attention.h)
 };
 
 // dst[cols] = row r of dequant(w) (any stored type, AWQ included).

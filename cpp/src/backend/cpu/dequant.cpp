@@ -60,7 +60,7 @@ T load(const uint8_t* p) {
   return v;
 }
 
-float load_f16(const uint8_t* p) { return fp16_to_f32(load<uint16_t>(p)); }
+float load_f16(const uint8_t* p) { return fp16_load(p); }
 
 // y[i] = (float)x[i]  (round to nearest for f64 / 64-bit ints; bool: nonzero -> 1)
 template <typename T>
@@ -138,19 +138,6 @@ void block_q8_0(const uint8_t* b, float* y) {
   for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(qs[j]) * d;
 }
 
-// K-quant 6-bit scale/min pairs for the 8 sub-blocks, packed in 12 bytes (ggml
-// get_scale_min_k4): j < 4: sc = s[j] & 63, mn = s[j+4] & 63; else the low/high nibble of
-// s[j+4] plus the top two bits of s[j-4] / s[j].
-void scale_min_k4(int j, const uint8_t* s, int* sc, int* mn) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *mn = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4);
-    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // Q4_K {d, dmin, scales[12], qs[128]}: y = (d * sc_j) * q - (dmin * m_j), sub-block j of 32
 void block_q4_k(const uint8_t* b, float* y) {
   const float d = load_f16(b);
@@ -221,6 +208,25 @@ void for_blocks(BlockFn fn, const uint8_t* src, float* dst, int64_t n, int64_t b
 }
 
 }  // namespace
+
+// K-quant 6-bit scale/min pairs for the 8 sub-blocks, packed in 12 bytes (ggml
+// get_scale_min_k4): j < 4: sc = s[j] & 63, mn = s[j+4] & 63; else the low/high nibble of
+// s[j+4] plus the top two bits of s[j-4] / s[j].
+void scale_min_k4(int j, const uint8_t* s, int* sc, int* mn) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *mn = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4);
+    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+float fp16_load(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_f32(h);
+}
 
 // dst[0..n) = dequant(src), dispatched on the stored type.
 void dequantize_row(DType t, const void* src_v, float* dst, int64_t n) {

@@ -23,5 +23,11 @@ void dequantize_awq(const int32_t* qweight, const int32_t* qzeros, const uint16_
 // IEEE half / bfloat16 bit patterns -> float (exact).
 float fp16_to_f32(uint16_t h);
 float bf16_to_f32(uint16_t h);
+// The f16 stored at p (any alignment) as float.
+float fp16_load(const uint8_t* p);
+
+// K-quant 6-bit scale/min of sub-block j (0..7) from the 12 packed scale bytes s (ggml's
+// get_scale_min_k4).
+void scale_min_k4(int j, const uint8_t* s, int* sc, int* mn);
 
 }  // namespace fastspec::cpu

@@ -16,12 +16,6 @@
 namespace fastspec::cpu {
 namespace {
 
-inline float f16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_f32(h);
-}
-
 // One decoded 256-block: unsigned codes (Q6_K: 0..63 before the -32 offset), scales, mins.
 struct BlockK {
   int code[256];
@@ -30,21 +24,10 @@ struct BlockK {
   float d, dmin;
 };
 
-// (sc, m) of sub-block j from the 12 packed scale bytes (get_scale_min_k4, as dequant.cpp).
-void scale_min_k4(int j, const uint8_t* s, int* sc, int* mn) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *mn = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4);
-    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // Q4_K {d, dmin, scales[12], qs[128]}: chunk c of 32 bytes: low nibbles sub-block 2c, high 2c+1.
 void decode_q4_k(const uint8_t* b, BlockK* o) {
-  o->d = f16_at(b);
-  o->dmin = f16_at(b + 2);
+  o->d = fp16_load(b);
+  o->dmin = fp16_load(b + 2);
   for (int j = 0; j < 8; ++j) scale_min_k4(j, b + 4, &o->sc[j], &o->m[j]);
   const uint8_t* qs = b + 16;
   for (int c = 0; c < 4; ++c)
@@ -56,8 +39,8 @@ void decode_q4_k(const uint8_t* b, BlockK* o) {
 
 // Q5_K {d, dmin, scales[12], qh[32], qs[128]}: code = nibble (as Q4_K) | bit j of qh[l] << 4.
 void decode_q5_k(const uint8_t* b, BlockK* o) {
-  o->d = f16_at(b);
-  o->dmin = f16_at(b + 2);
+  o->d = fp16_load(b);
+  o->dmin = fp16_load(b + 2);
   for (int j = 0; j < 8; ++j) scale_min_k4(j, b + 4, &o->sc[j], &o->m[j]);
   const uint8_t* qh = b + 16;
   const uint8_t* qs = b + 48;
@@ -71,7 +54,7 @@ void decode_q6_k(const uint8_t* b, BlockK* o) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   for (int j = 0; j < 16; ++j) o->sc[j] = static_cast<int8_t>(b[192 + j]);
-  o->d = f16_at(b + 208);
+  o->d = fp16_load(b + 208);
   o->dmin = 0.0f;
   for (int h = 0; h < 2; ++h)
     for (int k = 0; k < 4; ++k)

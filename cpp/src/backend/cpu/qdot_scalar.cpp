@@ -89,12 +89,6 @@ void quant_q8k_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d,
 
 namespace {
 
-inline float f16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_f32(h);
-}
-
 // Codes of one 32-weight block as stored (unsigned, before the offset) and its scale/min.
 struct Block32 {
   int code[32];
@@ -105,14 +99,14 @@ template <QType Q>
 void decode32(const uint8_t* b, Block32* o) {
   o->m = 0.0f;
   if (Q == QType::q8_0) {
-    o->d = f16_at(b);
+    o->d = fp16_load(b);
     for (int i = 0; i < 32; ++i) o->code[i] = static_cast<int8_t>(b[2 + i]);
     return;
   }
   const bool has_min = Q == QType::q4_1 || Q == QType::q5_1;
   const bool five = Q == QType::q5_0 || Q == QType::q5_1;
-  o->d = f16_at(b);
-  if (has_min) o->m = f16_at(b + 2);
+  o->d = fp16_load(b);
+  if (has_min) o->m = fp16_load(b + 2);
   const int hdr = has_min ? 4 : 2;
   uint32_t qh = 0;
   if (five) std::memcpy(&qh, b + hdr, 4);
