@@ -286,10 +286,12 @@ def test_trace_jsonl(llama, tmp_path):
 
 # ---- bad input ----------------------------------------------------------------------------------
 
-def test_k_below_one(llama):
-    for k in (0, -1):
-        with pytest.raises(ValueError, match=r"\bk\b"):
+def test_k_below_zero(llama):
+    """k >= 1 fixes the draft length, k = 0 (or None) is the adaptive controller, as in the core."""
+    for k in (-1, -5):
+        with pytest.raises(ValueError, match=r"\bk must be >= 1, or 0"):
             fastspec.Engine(llama["target"], draft="ngram", k=k)
+    assert fastspec.Engine(llama["target"], draft="ngram", k=0).generate("a b", max_tokens=4).tokens
 
 
 def _write_variant(tmp_path, name, vocab=VOCAB, tok_edit=None, **cfg_overrides):

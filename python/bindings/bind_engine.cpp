@@ -1,5 +1,6 @@
-// Bindings of Engine / Session / options. The GIL is released around every compute call, so
-// two Python threads with their own engines run concurrently.
+// Bindings of Engine / Session / options. The GIL is released around every compute call (and
+// while waiting for an engine's compute lock), so two Python threads with their own engines run
+// concurrently, and two threads sharing one engine take turns (engine.h, "Threads").
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
@@ -76,6 +77,9 @@ void bind_engine(py::module_& m) {
     return out;
   }, py::arg("type"), py::arg("raw"), py::arg("n"), py::arg("fast"),
      "Test hook: one row through the reference (fast=False) or the matmul (fast=True) dequantizer.");
+
+  m.def("_live_sessions", &live_sessions, "Test hook: Session objects alive in this process.");
+  m.def("_live_contexts", &live_contexts, "Test hook: Context objects alive in this process.");
 
   py::class_<Context>(m, "Context")
       .def("forward", [](Context& c, const std::vector<int32_t>& ids, const std::string& logits) {

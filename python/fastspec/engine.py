@@ -33,17 +33,6 @@ class Generation:
     finish_reason: str = ""
 
 
-def _check_sampling(max_tokens, temperature, top_k, top_p) -> None:
-    if not isinstance(max_tokens, int) or max_tokens < 1:
-        raise ValueError(f"max_tokens must be an integer >= 1 (got {max_tokens!r})")
-    if not (temperature >= 0) or temperature != temperature or temperature == float("inf"):
-        raise ValueError(f"temperature must be >= 0 (got {temperature!r})")
-    if not isinstance(top_k, int) or top_k < 0:
-        raise ValueError(f"top_k must be an integer >= 0 (got {top_k!r})")
-    if not (0 < top_p <= 1):
-        raise ValueError(f"top_p must be in (0, 1] (got {top_p!r})")
-
-
 class _StopMatcher:
     """Holds back text that may be the start of a stop string; reports the cut when one appears."""
 
@@ -98,25 +87,21 @@ class Engine:
                  trace: Optional[str] = None, k_max: int = 8, precision: Optional[str] = None,
                  kv_type: Optional[str] = None):
         """draft: None (plain decoding), "ngram" (prompt lookup), or a draft model (path or known
-        name) sharing the target's tokenizer. k: draft tokens per step, fixed; None = adaptive.
+        name) sharing the target's tokenizer. k: draft tokens per step, fixed; None (or 0) = adaptive.
         trace: a JSONL file receiving one line per target pass (proposal and outcome).
         precision: "q8" (8-bit activations, integer dots: fast, the default) or "f32" (float32
         activations: the reference precision). kv_type: "f16" or "f32" KV cache. None takes the
-        core's default (EngineOptions in cpp/include/fastspec/options.h)."""
-        if precision not in (None, "q8", "f32"):
-            raise ValueError(f"precision must be 'q8' or 'f32' (got {precision!r})")
-        if kv_type not in (None, "f16", "f32"):
-            raise ValueError(f"kv_type must be 'f16' or 'f32' (got {kv_type!r})")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be an integer >= 1 or None (got {threads!r})")
-        if not isinstance(context, int) or context < 2:
-            raise ValueError(f"context must be an integer >= 2 (got {context!r})")
-        if k is not None and (not isinstance(k, int) or k < 1):
-            raise ValueError(f"k must be an integer >= 1, or None for the adaptive controller (got {k!r})")
+        core's default (EngineOptions in cpp/include/fastspec/options.h).
+
+        Arguments are validated once, by the C++ core (a ValueError names the bad value).
+        Threads: one Engine may be shared by several Python threads; its compute calls are
+        serialized (each stream step, logits() call) with the GIL released while waiting, so
+        concurrent streams take turns and never deadlock (cpp/include/fastspec/engine.h)."""
         self.path = models.path(target)
         self.tokenizer = Tokenizer.from_model(self.path)
         spec = _core.SpecOptions()
-        spec.k, spec.k_max = k or 0, max(k_max, k or 0)
+        spec.k = 0 if k is None else k
+        spec.k_max = k_max
         spec.trace_path = os.fspath(trace) if trace else ""
         self.draft = draft
         if draft is not None and draft != "ngram":
@@ -150,26 +135,19 @@ class Engine:
 
     def logits(self, ids: Sequence[int]) -> np.ndarray:
         """float32 [len(ids), vocab]: the model's logits for `ids` from a fresh context."""
-        ids = [int(i) for i in ids]
-        if len(ids) > self.context:
-            raise ValueError(f"{len(ids)} tokens exceed the context of {self.context}")
-        return self._core.logits(ids)
+        return self._core.logits([int(i) for i in ids])
 
     # ---- generation ------------------------------------------------------------------------------
     def stream(self, prompt: Prompt, *, max_tokens: int = 256, temperature: float = 0.0, top_k: int = 0,
                top_p: float = 1.0, seed: Optional[int] = None, stop: Optional[Sequence[str]] = None,
                _result: Optional[Generation] = None) -> Iterator[str]:
         """Yields text pieces as tokens are decoded. Breaking out of the loop cancels the run."""
-        _check_sampling(max_tokens, temperature, top_k, top_p)
         ids = self.tokenize(prompt) if isinstance(prompt, str) else [int(i) for i in prompt]
-        if len(ids) >= self.context:
-            raise ValueError(f"the prompt has {len(ids)} tokens but the context is {self.context} "
-                             f"(prompt + at least one generated token must fit)")
         if isinstance(stop, str):
             stop = [stop]
-        sampling = _core.SamplingOptions()
-        sampling.temperature, sampling.top_k, sampling.top_p = float(temperature), int(top_k), float(top_p)
-        sampling.max_tokens = int(max_tokens)
+        sampling = _core.SamplingOptions()  # checked by the core in start() (ValueError)
+        sampling.temperature, sampling.top_k, sampling.top_p = temperature, top_k, top_p
+        sampling.max_tokens = max_tokens
         sampling.seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed) & (2**64 - 1)
         session = self._core.start(ids, sampling, sorted(self.tokenizer.eos_ids))
         decoder = self.tokenizer.decoder(ids)

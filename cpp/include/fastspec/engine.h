@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,18 @@ struct SessionStats {
   double sample_s = 0;         // sampling and rejection sampling (inside decode_s)
 };
 
+// Threads: one Engine may be used from several threads. Its sessions and contexts share one
+// backend (weights, workspace, thread pool), so each compute call (Session::step,
+// Context::forward, Engine::logits) holds the engine's compute lock for its duration: calls on one
+// engine are serialized, never concurrent, and never deadlock (a waiting caller sleeps on the lock).
+// Sessions interleave at step granularity, each with its own KV cache, and every token's logits are
+// the same as when run alone. Sessions and contexts must not outlive their engine (Python keeps
+// the engine alive for them).
+
+// Live Session / Context objects in this process (leak checks in tests).
+int64_t live_sessions();
+int64_t live_contexts();
+
 class Session {
  public:
   ~Session();
@@ -51,11 +64,12 @@ class Session {
 
  private:
   friend class Engine;
-  Session() = default;
+  Session();
   const std::vector<int32_t>& commit();  // commits committed_ (cut at a stop / max_tokens)
 
   const Transformer* model_ = nullptr;
   Backend* backend_ = nullptr;
+  std::mutex* compute_mu_ = nullptr;  // the engine's compute lock
   std::unique_ptr<KvCache> kv_;
   std::unique_ptr<Rng> rng_;
   std::unique_ptr<Drafter> drafter_;
@@ -88,9 +102,10 @@ class Context {
 
  private:
   friend class Engine;
-  Context() = default;
+  Context();
   const Transformer* model_ = nullptr;
   Backend* backend_ = nullptr;
+  std::mutex* compute_mu_ = nullptr;  // the engine's compute lock
   std::unique_ptr<KvCache> kv_;
 };
 
@@ -117,6 +132,7 @@ class Engine {
   std::unique_ptr<Transformer> model_, draft_model_;
   std::unique_ptr<Backend> backend_;
   DType kv_type_ = DType::F16;
+  std::mutex compute_mu_;  // serializes compute calls on backend_ (see "Threads" above)
 };
 
 }  // namespace fastspec

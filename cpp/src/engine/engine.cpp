@@ -1,6 +1,8 @@
 // Engine (models, backend, draft compatibility) and Context. The generation loop is session.cpp.
 #include "fastspec/engine.h"
 
+#include <atomic>
+
 #include "backend/cpu/cpu_backend.h"
 #include "fastspec/model_file.h"
 #include "fastspec/status.h"
@@ -12,6 +14,7 @@
 
 namespace fastspec {
 namespace {
+std::atomic<int64_t> g_live_contexts{0};
 
 // A draft must speak the target's token ids: same vocabulary size and, where both files carry
 // tokenizer data (GGUF), the same tokenizer kind, special ids and token texts.
@@ -46,16 +49,28 @@ void check_draft_compatible(const ModelFile& t, const ModelFile& d) {
 
 Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOptions& spec)
     : opts_(opts), spec_(spec) {
-  std::shared_ptr<const ModelFile> file = ModelFile::open(path);
-  model_ = std::make_unique<Transformer>(file);
-  const ModelConfig& c = model_->config();
-  if (opts_.context < 1) throw InvalidArgument("context must be >= 1 (got " + std::to_string(opts_.context) + ")");
-  if (c.context_length > 0 && opts_.context > c.context_length) opts_.context = c.context_length;
+  // The options are checked here, once, before any file is read (Python relies on these checks).
+  // A session needs a prompt token and room for one generated token.
+  if (opts_.context < 2) throw InvalidArgument("context must be >= 2 (got " + std::to_string(opts_.context) + ")");
+  if (opts_.threads < 0) throw InvalidArgument("threads must be >= 0, 0 = one per physical core (got " + std::to_string(opts_.threads) + ")");
   if (spec_.k < 0) throw InvalidArgument("k must be >= 1, or 0 for the adaptive controller (got " + std::to_string(spec_.k) + ")");
   if (spec_.k_max < 1) throw InvalidArgument("k_max must be >= 1 (got " + std::to_string(spec_.k_max) + ")");
   if (spec_.k > spec_.k_max) spec_.k_max = spec_.k;
   if (spec_.ngram_min < 1 || spec_.ngram_max < spec_.ngram_min)
-    throw InvalidArgument("ngram lengths must satisfy 1 <= ngram_min <= ngram_max");
+    throw InvalidArgument("ngram lengths must satisfy 1 <= ngram_min <= ngram_max (got " +
+                          std::to_string(spec_.ngram_min) + ", " + std::to_string(spec_.ngram_max) + ")");
+  Precision precision;
+  if (opts_.precision == "q8") precision = Precision::q8;
+  else if (opts_.precision == "f32") precision = Precision::f32;
+  else throw InvalidArgument("precision must be 'q8' or 'f32' (got '" + opts_.precision + "')");
+  if (opts_.kv_type == "f16") kv_type_ = DType::F16;
+  else if (opts_.kv_type == "f32") kv_type_ = DType::F32;
+  else throw InvalidArgument("kv_type must be 'f16' or 'f32' (got '" + opts_.kv_type + "')");
+
+  std::shared_ptr<const ModelFile> file = ModelFile::open(path);
+  model_ = std::make_unique<Transformer>(file);
+  const ModelConfig& c = model_->config();
+  if (c.context_length > 0 && opts_.context > c.context_length) opts_.context = c.context_length;
   if (!spec_.draft.empty() && spec_.draft != "ngram") {
     std::shared_ptr<const ModelFile> dfile = ModelFile::open(spec_.draft);
     draft_model_ = std::make_unique<Transformer>(dfile);
@@ -66,14 +81,6 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
                        " positions, less than the " + std::to_string(opts_.context) +
                        " this engine uses; pass context=" + std::to_string(dctx) + " or a larger draft");
   }
-  Precision precision;
-  if (opts_.precision == "q8") precision = Precision::q8;
-  else if (opts_.precision == "f32") precision = Precision::f32;
-  else throw InvalidArgument("precision must be 'q8' or 'f32' (got '" + opts_.precision + "')");
-  if (opts_.kv_type == "f16") kv_type_ = DType::F16;
-  else if (opts_.kv_type == "f32") kv_type_ = DType::F32;
-  else throw InvalidArgument("kv_type must be 'f16' or 'f32' (got '" + opts_.kv_type + "')");
-  if (opts_.threads < 0) throw InvalidArgument("threads must be >= 0 (got " + std::to_string(opts_.threads) + ")");
   const int threads = opts_.threads > 0 ? opts_.threads : cpu::physical_cores();
   backend_ = std::make_unique<cpu::CpuBackend>(threads, precision, opts_.copy_weights);
   model_->bind(*backend_);
@@ -81,7 +88,9 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
 }
 
 Engine::~Engine() = default;
-Context::~Context() = default;
+int64_t live_contexts() { return g_live_contexts.load(); }
+Context::Context() { ++g_live_contexts; }
+Context::~Context() { --g_live_contexts; }
 
 const ModelConfig& Engine::config() const { return model_->config(); }
 int Engine::threads() const { return static_cast<cpu::CpuBackend*>(backend_.get())->threads(); }
@@ -99,6 +108,7 @@ std::unique_ptr<Context> Engine::new_context() {
   std::unique_ptr<Context> ctx(new Context());
   ctx->model_ = model_.get();
   ctx->backend_ = backend_.get();
+  ctx->compute_mu_ = &compute_mu_;
   ctx->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim, kv_type_);
   return ctx;
 }
@@ -118,6 +128,10 @@ void Context::forward(const int32_t* ids, int64_t T, float* logits, int64_t n_lo
   for (int64_t i = 0; i < T; ++i)
     if (ids[i] < 0 || ids[i] >= vocab)
       throw InvalidArgument("token id " + std::to_string(ids[i]) + " outside the vocabulary of " + std::to_string(vocab));
+  if (kv_->length() + T > kv_->n_ctx())
+    throw InvalidArgument("forward: " + std::to_string(kv_->length()) + " cached + " + std::to_string(T) +
+                          " new tokens exceed the context of " + std::to_string(kv_->n_ctx()));
+  std::lock_guard<std::mutex> lock(*compute_mu_);  // one compute call at a time per engine
   model_->forward(*backend_, *kv_, ids, T, logits, n_logits);
 }
 
@@ -131,8 +145,8 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   const ModelConfig& c = model_->config();
   if (prompt.empty()) throw InvalidArgument("the prompt is empty (it needs at least one token)");
   if (static_cast<int64_t>(prompt.size()) >= opts_.context)
-    throw InvalidArgument("the prompt has " + std::to_string(prompt.size()) + " tokens but the context holds " +
-                          std::to_string(opts_.context) + " (prompt + at least one generated token)");
+    throw InvalidArgument("the prompt has " + std::to_string(prompt.size()) + " tokens but the context is " +
+                          std::to_string(opts_.context) + " (prompt + at least one generated token must fit)");
   for (int32_t id : prompt)
     if (id < 0 || id >= c.vocab_size)
       throw InvalidArgument("token id " + std::to_string(id) + " outside the vocabulary of " +
@@ -140,6 +154,7 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   std::unique_ptr<Session> s(new Session());
   s->model_ = model_.get();
   s->backend_ = backend_.get();
+  s->compute_mu_ = &compute_mu_;
   s->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim, kv_type_);
   s->rng_ = std::make_unique<Rng>(sampling.seed);
   s->sampling_ = sampling;

@@ -1,5 +1,6 @@
 // The speculative loop, on one screen. Terms as in DESIGN.md.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 
@@ -13,13 +14,17 @@
 namespace fastspec {
 namespace {
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+std::atomic<int64_t> g_live_sessions{0};
 }  // namespace
 
-Session::~Session() = default;
+int64_t live_sessions() { return g_live_sessions.load(); }
+Session::Session() { ++g_live_sessions; }
+Session::~Session() { --g_live_sessions; }
 
 const std::vector<int32_t>& Session::step() {
   committed_.clear();
   if (finished_) return committed_;
+  std::lock_guard<std::mutex> lock(*compute_mu_);  // one compute call at a time per engine
   const int64_t vocab = model_->vocab_size();
   const double t0 = now_s();
   if (kv_->length() == 0) {  // prefill: the whole prompt in one pass, then sample the first token
