@@ -33,7 +33,9 @@ struct ModelConfig {
   bool rope_pairs_adjacent = false;
   double norm_eps = 1e-5;            // RMSNorm epsilon
   bool tied_embeddings = false;      // output projection reuses token_embd
-  bool qkv_bias = false;             // q/k/v projections have biases (qwen2)
+  // The architecture declares q/k/v projection biases (qwen2; HF attention_bias): the transformer
+  // then requires all three in every layer. Without it, each bias present in the file is applied.
+  bool qkv_bias = false;
   // gemma3
   int64_t sliding_window = 0;        // local attention window (0: none)
   int64_t sliding_window_pattern = 0;  // every N-th layer is global (gemma3: 6)

@@ -78,7 +78,7 @@ ModelConfig config_from_gguf(const ModelFile& mf) {
       c.vocab_size = emb->shape.front();
   }
   c.tied_embeddings = mf.find("token_embd.weight") && !mf.find("output.weight");
-  c.qkv_bias = mf.find("blk.0.attn_q.bias") != nullptr;
+  c.qkv_bias = a == "qwen2";  // as llama.cpp: qwen2 layers have q/k/v biases; others may carry any
   // llama.cpp permutes Q/K rows of llama-architecture models into adjacent rotary pairs (ggml
   // "normal" rope); qwen2 and gemma3 keep the rotate-half ("neox") layout.
   c.rope_pairs_adjacent = (a == "llama" || a == "mistral" || a == "smollm");

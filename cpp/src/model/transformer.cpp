@@ -1,5 +1,6 @@
 // Weight binding and the forward pass.
 //   llama:  x += Wo attn(rope(Wq n1(x)), rope(Wk n1(x)), Wv n1(x));  x += Wd (silu(Wg n2(x)) * Wu n2(x))
+//           (Wq h stands for Wq h + bq wherever the file has that bias; likewise Wk, Wv, Wo)
 //   gemma3: x = emb * sqrt(d); x += pn1(Wo attn(..qn(q), kn(k)..)); x += pn2(Wd (gelu(Wg n2(x)) * Wu n2(x)))
 #include "model/transformer.h"
 
@@ -97,9 +98,12 @@ Transformer::Transformer(std::shared_ptr<const ModelFile> file) : file_(std::mov
     L.w_up = bind_matrix(g + "ffn_up.weight", h + "mlp.up_proj.weight", c.n_ff, d);
     L.w_down = bind_matrix(g + "ffn_down.weight", h + "mlp.down_proj.weight", d, c.n_ff);
     L.attn_norm = bind_vector(g + "attn_norm.weight", h + "input_layernorm.weight", d);
-    L.bq = bind_vector(g + "attn_q.bias", h + "self_attn.q_proj.bias", q_dim, false);
-    L.bk = bind_vector(g + "attn_k.bias", h + "self_attn.k_proj.bias", kv_dim, false);
-    L.bv = bind_vector(g + "attn_v.bias", h + "self_attn.v_proj.bias", kv_dim, false);
+    // Biases: q/k/v required when the config declares them (qwen2, attention_bias), else each
+    // optional on its own; o_proj's always optional (llama attention_bias has it, qwen2 not).
+    L.bq = bind_vector(g + "attn_q.bias", h + "self_attn.q_proj.bias", q_dim, c.qkv_bias);
+    L.bk = bind_vector(g + "attn_k.bias", h + "self_attn.k_proj.bias", kv_dim, c.qkv_bias);
+    L.bv = bind_vector(g + "attn_v.bias", h + "self_attn.v_proj.bias", kv_dim, c.qkv_bias);
+    L.bo = bind_vector(g + "attn_output.bias", h + "self_attn.o_proj.bias", d, false);
     if (gemma) {
       L.ffn_norm = bind_vector(g + "ffn_norm.weight", h + "pre_feedforward_layernorm.weight", d);
       L.q_norm = bind_vector(g + "attn_q_norm.weight", h + "self_attn.q_norm.weight", hd);
@@ -236,6 +240,7 @@ void Transformer::forward_pass(Backend& be, KvCache& kv, const int32_t* tokens, 
                  L.sliding ? c.sliding_window : 0, static_cast<float>(c.attn_logit_softcap));
     MatmulOut o;
     o.w = &L.wo;
+    o.bias = L.bo.empty() ? nullptr : L.bo.data();
     if (gemma) {  // x += post_norm(Wo att)
       o.y = h;
       be.matmuls(att, T, &o, 1);

@@ -16,7 +16,9 @@ struct LayerWeights {
   Weight w_gate, w_up, w_down;   // [ff, d], [ff, d], [d, ff]
   std::vector<float> attn_norm;  // [d]
   std::vector<float> ffn_norm;   // [d] (gemma3: pre-feedforward norm)
-  std::vector<float> bq, bk, bv; // [n_heads*hd], [n_kv*hd], [n_kv*hd] or empty
+  // Projection biases, each applied iff its tensor is in the file (empty: none); q/k/v are
+  // required when ModelConfig::qkv_bias declares them.
+  std::vector<float> bq, bk, bv, bo;  // [n_heads*hd], [n_kv*hd], [n_kv*hd], [d] or empty
   std::vector<float> q_norm, k_norm;               // gemma3: [hd]
   std::vector<float> post_attn_norm, post_ffn_norm;  // gemma3: [d]
   bool sliding = false;          // gemma3 local-attention layer
