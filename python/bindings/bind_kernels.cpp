@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/dequant_fast.h"
 #include "backend/cpu/isa.h"
 #include "backend/cpu/qdot.h"
 #include "backend/cpu/thread_pool.h"
@@ -78,6 +79,20 @@ void bind_kernels(py::module_& m) {
         "The CPU kernel path in use (FASTSPEC_ISA forces one).");
   m.def("_set_cpu_path", [](const std::string& name) { cpu::isa_set(isa_by_name(name)); },
         py::arg("name"), "Test hook: switch the CPU kernel path of this process.");
+
+  m.def("_dequant_fast_types", [] {
+    // Asks dequantize_row_fast itself (on a zero row of 256 elements, a multiple of every block
+    // size), so the list is the dispatch's own switch on the active CPU path, not a copy of it.
+    std::vector<std::string> out;
+    std::vector<float> dst(256);
+    for (uint32_t id = 0; id < 64; ++id) {
+      const DTypeTraits* tr = dtype_traits_from_ggml_id(id);
+      if (!tr || !tr->dequantizable || tr->block_size <= 0 || 256 % tr->block_size != 0) continue;
+      std::vector<uint8_t> src(static_cast<size_t>(256 / tr->block_size * tr->block_bytes), 0);
+      if (cpu::dequantize_row_fast(static_cast<DType>(id), src.data(), dst.data(), 256)) out.push_back(tr->name);
+    }
+    return out;
+  }, "Test hook: the types whose matmul row dequantizer is the vectorized one on the active CPU path.");
 
   m.def("_pool_dispatch_us", [](int threads, int64_t jobs, int64_t tasks) {
     // Mean wall time of one ThreadPool::run of `tasks` empty tasks: the per-op dispatch overhead.
