@@ -2,9 +2,21 @@
 import os as _os
 
 # Developer builds: FASTSPEC_CORE_DIR names a CMake build folder holding _core*.so, so a tree can be
-# tested without reinstalling (see cmake/dev-build.sh). Installed packages ignore it when unset.
+# tested without reinstalling (see cmake/dev-build.sh; the sanitizer tests use it too). The file is
+# loaded explicitly, ahead of any import hook (an editable install's finder would otherwise win).
+# Installed packages ignore it when unset.
 if _os.environ.get("FASTSPEC_CORE_DIR"):
-    __path__.insert(0, _os.environ["FASTSPEC_CORE_DIR"])  # noqa: F821 (package __path__)
+    import glob as _glob
+    import importlib.util as _ilu
+    import sys as _sys
+
+    _found = sorted(_glob.glob(_os.path.join(_os.environ["FASTSPEC_CORE_DIR"], "_core*.so")))
+    if not _found:
+        raise ImportError(f"FASTSPEC_CORE_DIR={_os.environ['FASTSPEC_CORE_DIR']} holds no _core*.so")
+    _spec = _ilu.spec_from_file_location(__name__ + "._core", _found[0])
+    _mod = _ilu.module_from_spec(_spec)
+    _sys.modules[_spec.name] = _mod
+    _spec.loader.exec_module(_mod)
 
 from . import _core  # noqa: E402
 from ._core import FormatError, ModelError  # noqa: E402
