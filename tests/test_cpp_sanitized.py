@@ -1,0 +1,129 @@
+"""The sanitizer build (cmake/sanitize.cmake, FASTSPEC_SANITIZE=address,undefined): the core, the
+Python extension and the C++ test binaries (tests/cpp/) built with ASan + UBSan into build/sanitize,
+then
+  - the C++ test binaries run clean on tiny models of each architecture, with LeakSanitizer on
+    (1,000 sessions of every lifetime, several threads on one engine);
+  - a subset of the Python suite (loaders, tokenizer glue, engine on tiny models, threads,
+    speculative loop, samplers) runs clean with that extension (ASan runtime preloaded; leak
+    checking off there, since CPython itself does not free everything at exit).
+Any sanitizer report aborts the process (-fno-sanitize-recover, halt_on_error), failing the test.
+Skipped only when g++ has no ASan runtime."""
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gguf")
+
+import tiny_models as tm  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "sanitize"
+SANITIZERS = "address,undefined"
+PY_SUBSET = ["tests/test_gguf_loader.py", "tests/test_gguf_bad.py", "tests/test_safetensors.py",
+             "tests/test_safetensors_bad.py", "tests/test_fuzz.py", "tests/test_tokenizer.py",
+             "tests/test_engine.py", "tests/test_threads.py", "tests/test_spec_engine.py",
+             "tests/test_sampler.py", "tests/test_spec_sampler.py"]
+
+pytestmark = pytest.mark.slow
+
+
+def _runtime(name):
+    out = subprocess.run(["g++", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+    return out if os.path.isabs(out) and os.path.exists(out) else None
+
+
+def _san_env(leaks):
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = f"detect_leaks={int(leaks)}:abort_on_error=0:halt_on_error=1"
+    env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    env["LSAN_OPTIONS"] = "report_objects=1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def san_build():
+    """build/sanitize, configured and built once (a file lock keeps parallel workers from racing;
+    ninja makes the second worker's build a no-op)."""
+    if not _runtime("libasan.so"):
+        pytest.skip("g++ has no AddressSanitizer runtime (libasan)")
+    import pybind11
+
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with open(BUILD.parent / "sanitize.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (BUILD / "build.ninja").exists():
+            subprocess.run(["cmake", "-S", str(ROOT), "-B", str(BUILD), "-G", "Ninja",
+                            "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DFASTSPEC_CUDA=OFF", "-DFASTSPEC_TESTS=ON",
+                            "-DFASTSPEC_PYTHON=ON", f"-DFASTSPEC_SANITIZE={SANITIZERS}",
+                            f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
+                            f"-DPython_EXECUTABLE={sys.executable}"],
+                           check=True, capture_output=True)
+        r = subprocess.run(["cmake", "--build", str(BUILD), "-j", str(os.cpu_count() or 2)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    return BUILD
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """Tiny random GGUFs: llama in Q8_0 (GQA, tied), gemma3 in Q4_0, llama in Q4_K (K-quants)."""
+    d = tmp_path_factory.mktemp("san_models")
+    paths = {}
+    for name, arch, qtype in [("llama_q8_0", "llama", "Q8_0"), ("gemma3_q4_0", "gemma3", "Q4_0"),
+                              ("llama_q4_k", "llama", "Q4_K")]:
+        cfg = tm.tiny_config(arch, vocab=400, hidden=256 if qtype == "Q4_K" else 64, intermediate=512 if qtype == "Q4_K" else None)
+        paths[name] = str(d / f"{name}.gguf")
+        tm.write_gguf(paths[name], cfg, tm.random_weights(cfg, seed=2), qtype=qtype)
+    return paths
+
+
+def _check_instrumented(binary):
+    libs = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    assert "libasan" in libs and "libubsan" in libs, f"{binary} is not linked with the sanitizers:\n{libs}"
+
+
+def _run(cmd, env, timeout=600):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    report = (r.stdout[-6000:] + "\n" + r.stderr[-12000:])
+    assert r.returncode == 0, f"{' '.join(map(str, cmd))} exited {r.returncode}:\n{report}"
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, report
+    return r
+
+
+@pytest.mark.parametrize("isa", ["best", "scalar"])
+@pytest.mark.parametrize("model", ["llama_q8_0", "gemma3_q4_0", "llama_q4_k"])
+def test_engine_lifecycle_binary(san_build, tiny_models, model, isa):
+    """The best SIMD path this CPU has, and the portable scalar reference (FASTSPEC_ISA)."""
+    exe = san_build / "tests" / "cpp" / "fastspec-test-engine_lifecycle"
+    _check_instrumented(exe)
+    env = _san_env(leaks=True)
+    if isa != "best":
+        env["FASTSPEC_ISA"] = isa
+    r = _run([str(exe), tiny_models[model], "1000"], env)
+    assert "0 failures (1000 sessions)" in r.stdout
+
+
+def test_sampling_binary(san_build):
+    exe = san_build / "tests" / "cpp" / "fastspec-test-sampling"
+    _check_instrumented(exe)
+    assert "0 failures" in _run([str(exe)], _san_env(leaks=True)).stdout
+
+
+def test_python_subset_under_sanitizers(san_build):
+    ext = sorted(san_build.glob("_core*.so"))
+    assert ext, f"no _core*.so in {san_build}"
+    _check_instrumented(ext[0])
+    env = _san_env(leaks=False)
+    # The ASan runtime must come first; libstdc++ is preloaded too so ASan's __cxa_throw
+    # interceptor finds the real one (python itself does not link libstdc++).
+    env["LD_PRELOAD"] = " ".join(filter(None, [_runtime("libasan.so"), _runtime("libstdc++.so")]))
+    env["FASTSPEC_CORE_DIR"] = str(san_build)
+    probe = _run([sys.executable, "-c", "import fastspec._core as c; print(c.__file__)"], env)
+    assert str(san_build) in probe.stdout, probe.stdout  # the instrumented extension is the one loaded
+    r = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow and not real_model",
+              *PY_SUBSET], env, timeout=1200)
+    assert " passed" in r.stdout and " failed" not in r.stdout, r.stdout[-3000:]
