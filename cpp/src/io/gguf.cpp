@@ -3,6 +3,8 @@
 //   kv = string key, u32 type, value;  string = u64 len, bytes;  array = u32 type, u64 n, values
 //   tensor_info = string name, u32 n_dims, u64 ne[n_dims] (innermost first), u32 type, u64 offset
 //   data starts at the first multiple of general.alignment (default 32) after the infos.
+// Limits (io/limits.h): counts, lengths and the memory the metadata and the tensor table may take
+// are checked before each allocation (Budget), so a hostile file is refused without allocating.
 #include "io/gguf.h"
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <unordered_set>
 
 #include "fastspec/status.h"
+#include "io/limits.h"
 #include "io/mmap.h"
 #include "io/utf8.h"
 
@@ -19,8 +22,6 @@ namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
 constexpr int kMaxDims = 4;              // GGML_MAX_DIMS
-constexpr int kMaxArrayDepth = 16;
-constexpr uint64_t kMaxNestedArrays = 1 << 20;  // elements of one array-of-arrays
 
 enum GgufType : uint32_t {
   kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
@@ -60,10 +61,21 @@ class Reader {
     pos_ += sizeof(T);
     return v;
   }
-  std::string read_string(const char* what) {
-    uint64_t len = read<uint64_t>(what);
-    if (len > remaining())
-      fail(std::string(what) + ": string length " + std::to_string(len) + " runs past the end of the file");
+  // The length of a string about to be read (not consumed): for charging before the copy.
+  uint64_t string_len(const std::string& what) const {
+    need(8, what.c_str());
+    uint64_t len;
+    std::memcpy(&len, p_ + pos_, 8);
+    if (len > remaining() - 8)
+      fail(what + ": string length " + std::to_string(len) + " runs past the end of the file");
+    if (len > gguf_string_bytes_max)
+      fail(what + ": string length " + std::to_string(len) + " exceeds the limit of " +
+           std::to_string(gguf_string_bytes_max) + " bytes");
+    return len;
+  }
+  std::string read_string(const std::string& what) {
+    uint64_t len = string_len(what);
+    pos_ += 8;
     std::string s(reinterpret_cast<const char*>(p_ + pos_), len);
     pos_ += len;
     return s;
@@ -76,9 +88,42 @@ class Reader {
   uint64_t pos_ = 0;
 };
 
-MetaValue read_value(Reader& r, uint32_t type, const std::string& key, int depth) {
+// The memory one part of the parsed file (metadata, tensor table) may take: charge() before each
+// allocation; past the limit -> FormatError naming the file, the field and the sizes.
+class Budget {
+ public:
+  Budget(const Reader& r, const char* part, uint64_t limit) : r_(r), part_(part), limit_(limit) {}
+  void charge(uint64_t bytes, const std::string& what) {
+    if (bytes > limit_ - used_)
+      r_.fail(what + " would take the " + part_ + " past its memory budget (" + std::to_string(bytes) +
+              " more bytes with " + std::to_string(used_) + " of " + std::to_string(limit_) + " used)");
+    used_ += bytes;
+  }
+  // A count of objects of `size` bytes each (overflow-safe).
+  void charge_n(uint64_t n, uint64_t size, const std::string& what) {
+    uint64_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) bytes = ~uint64_t(0);
+    charge(bytes, what);
+  }
+  // Heap bytes of a std::string of `len` chars beyond the object itself (short strings: none).
+  static uint64_t string_heap(uint64_t len) { return len < 16 ? 0 : len + 1; }
+
+ private:
+  const Reader& r_;
+  const char* part_;
+  uint64_t limit_;
+  uint64_t used_ = 0;
+};
+
+std::string read_charged_string(Reader& r, Budget& b, const std::string& what) {
+  b.charge(Budget::string_heap(r.string_len(what)), what);
+  return r.read_string(what);
+}
+
+MetaValue read_value(Reader& r, Budget& b, uint32_t type, const std::string& key, int depth) {
   MetaValue v;
   v.gguf_type = static_cast<int32_t>(type);
+  const std::string where = "metadata '" + key + "'";
   switch (type) {
     case kU8: v.kind = MetaValue::Kind::UInt; v.u = r.read<uint8_t>(key.c_str()); break;
     case kU16: v.kind = MetaValue::Kind::UInt; v.u = r.read<uint16_t>(key.c_str()); break;
@@ -91,48 +136,53 @@ MetaValue read_value(Reader& r, uint32_t type, const std::string& key, int depth
     case kF32: v.kind = MetaValue::Kind::Float; v.f = r.read<float>(key.c_str()); break;
     case kF64: v.kind = MetaValue::Kind::Float; v.f = r.read<double>(key.c_str()); break;
     case kBool: {
-      uint8_t b = r.read<uint8_t>(key.c_str());
-      if (b > 1) r.fail("metadata '" + key + "': bool value " + std::to_string(b) + " is not 0 or 1");
+      uint8_t bv = r.read<uint8_t>(key.c_str());
+      if (bv > 1) r.fail(where + ": bool value " + std::to_string(bv) + " is not 0 or 1");
       v.kind = MetaValue::Kind::Bool;
-      v.b = b != 0;
+      v.b = bv != 0;
       break;
     }
     case kString:
       v.kind = MetaValue::Kind::String;
-      v.s = r.read_string(("metadata '" + key + "'").c_str());
+      v.s = read_charged_string(r, b, where);
       break;
     case kArray: {
-      if (depth >= kMaxArrayDepth) r.fail("metadata '" + key + "': arrays nested too deeply");
+      if (depth >= gguf_array_depth_max) r.fail(where + ": arrays nested too deeply");
       uint32_t et = r.read<uint32_t>(key.c_str());
       uint64_t n = r.read<uint64_t>(key.c_str());
       if (et >= kTypeCount)
-        r.fail("metadata '" + key + "': unknown array element type " + std::to_string(et));
+        r.fail(where + ": unknown array element type " + std::to_string(et));
       // Every element takes at least min_value_size bytes: reject impossible counts up front.
       if (n > r.remaining() / min_value_size(et))
-        r.fail("metadata '" + key + "': array of " + std::to_string(n) +
-               " elements cannot fit in the remaining " + std::to_string(r.remaining()) + " bytes");
+        r.fail(where + ": array of " + std::to_string(n) + " elements cannot fit in the remaining " +
+               std::to_string(r.remaining()) + " bytes");
+      if (n > gguf_array_len_max)
+        r.fail(where + ": array of " + std::to_string(n) + " elements exceeds the limit of " +
+               std::to_string(gguf_array_len_max));
       v.kind = MetaValue::Kind::Array;
       v.gguf_type = static_cast<int32_t>(et);
       if (et == kString) {
+        b.charge_n(n, sizeof(std::string), where + ": array of " + std::to_string(n) + " strings");
         v.strings.reserve(n);
-        for (uint64_t k = 0; k < n; ++k) v.strings.push_back(r.read_string(("metadata '" + key + "'").c_str()));
+        for (uint64_t k = 0; k < n; ++k) v.strings.push_back(read_charged_string(r, b, where));
       } else if (et == kArray) {
-        if (n > kMaxNestedArrays) r.fail("metadata '" + key + "': too many nested arrays");
+        b.charge_n(n, sizeof(MetaValue), where + ": array of " + std::to_string(n) + " arrays");
         v.array.reserve(n);
-        for (uint64_t k = 0; k < n; ++k) v.array.push_back(read_value(r, et, key, depth + 1));
+        for (uint64_t k = 0; k < n; ++k) v.array.push_back(read_value(r, b, et, key, depth + 1));
       } else {
         const uint64_t bytes = n * min_value_size(et);  // cannot overflow: n <= remaining / size
         r.need(bytes, "metadata array");
+        b.charge(bytes, where + ": array of " + std::to_string(n) + " values");
         v.packed.assign(reinterpret_cast<const char*>(r.here()), bytes);
         r.skip(bytes);
         if (et == kBool)
           for (char c : v.packed)
-            if (static_cast<uint8_t>(c) > 1) r.fail("metadata '" + key + "': bool value is not 0 or 1");
+            if (static_cast<uint8_t>(c) > 1) r.fail(where + ": bool value is not 0 or 1");
       }
       break;
     }
     default:
-      r.fail("metadata '" + key + "': unknown value type " + std::to_string(type));
+      r.fail(where + ": unknown value type " + std::to_string(type));
   }
   return v;
 }
@@ -162,19 +212,30 @@ void gguf_load(ModelFile& mf, const std::string& path) {
   // A kv takes >= 13 bytes (u64 key length, u32 type, 1-byte value); a tensor info >= 24.
   if (n_kv > r.remaining() / 13)
     r.fail("metadata count " + std::to_string(n_kv) + " is impossible for a file of this size (truncated or corrupt)");
+  if (n_kv > gguf_kv_count_max)
+    r.fail("metadata count " + std::to_string(n_kv) + " exceeds the limit of " + std::to_string(gguf_kv_count_max));
 
+  // Each key is held twice (the map and the duplicate check), plus a hash-set node.
+  constexpr uint64_t kKvBytes = sizeof(std::pair<std::string, MetaValue>) + sizeof(std::string) + 32;
+  Budget meta_budget(r, "metadata", gguf_metadata_memory_max);
+  meta_budget.charge_n(n_kv, kKvBytes, "metadata count " + std::to_string(n_kv));
   mf.metadata_.reserve(n_kv);
   std::unordered_set<std::string> keys;
   for (uint64_t k = 0; k < n_kv; ++k) {
+    const uint64_t key_len = r.string_len("metadata key");
+    meta_budget.charge(2 * Budget::string_heap(key_len), "metadata key");
     std::string key = r.read_string("metadata key");
     uint32_t type = r.read<uint32_t>("metadata type");
     if (!utf8_valid(key)) r.fail("metadata key is not valid UTF-8");
     if (!keys.insert(key).second) r.fail("duplicate metadata key '" + key + "'");
-    mf.metadata_.emplace_back(key, read_value(r, type, key, 0));
+    mf.metadata_.emplace_back(key, read_value(r, meta_budget, type, key, 0));
   }
 
   if (n_tensors > r.remaining() / 24)
     r.fail("tensor count " + std::to_string(n_tensors) + " is impossible for a file of this size (truncated or corrupt)");
+  if (n_tensors > gguf_tensor_count_max)
+    r.fail("tensor count " + std::to_string(n_tensors) + " exceeds the limit of " +
+           std::to_string(gguf_tensor_count_max));
 
   uint64_t alignment = 32;
   if (const MetaValue* a = meta_find(mf.metadata_, "general.alignment")) {
@@ -187,10 +248,17 @@ void gguf_load(ModelFile& mf, const std::string& path) {
     TensorInfo t;
     uint64_t rel_offset;
   };
+  // Per tensor: the pending entry, its copy in mf.tensors_, a name-index node (~64 bytes), the
+  // by-offset pointer; per name: its heap bytes in the entry, the copy and the index.
+  constexpr uint64_t kTensorBytes = sizeof(Pending) + sizeof(TensorInfo) + 64 + sizeof(void*);
+  Budget table_budget(r, "tensor table", gguf_tensor_table_memory_max);
+  table_budget.charge_n(n_tensors, kTensorBytes, "tensor count " + std::to_string(n_tensors));
   std::vector<Pending> pending;
   pending.reserve(n_tensors);
   for (uint64_t k = 0; k < n_tensors; ++k) {
     Pending p;
+    const uint64_t name_len = r.string_len("tensor name");
+    table_budget.charge(3 * Budget::string_heap(name_len) + 2 * kMaxDims * sizeof(int64_t), "tensor name");
     p.t.name = r.read_string("tensor name");
     const std::string& nm = p.t.name;
     if (!utf8_valid(nm)) r.fail("tensor name is not valid UTF-8");

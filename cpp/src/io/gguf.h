@@ -1,6 +1,7 @@
 // GGUF v2/v3 reader: header, metadata (every value type, nested arrays), tensor infos, alignment.
-// Every size read from the file is checked against the bytes that remain before anything is
-// allocated, so a hostile file raises FormatError instead of crashing or allocating terabytes.
+// Every size read from the file is checked against the bytes that remain and against the limits
+// of io/limits.h before anything is allocated, so a hostile file raises FormatError instead of
+// crashing or allocating gigabytes.
 #pragma once
 #include <string>
 

@@ -7,13 +7,11 @@
 #include <string>
 
 #include "fastspec/metadata.h"
+#include "io/limits.h"
 
 namespace fastspec {
 
-constexpr int json_depth_max = 256;              // nesting of arrays/objects
-// Values per document: ~10 per safetensors tensor entry, so 200k tensors in one file; bounds
-// the parsed tree of a hostile 100 MB header to ~250 MB (each MetaValue is ~120 bytes).
-constexpr uint64_t json_values_max = 1u << 21;
+// Limits (json_depth_max, json_values_max): io/limits.h.
 
 // Parses data[0..n) as one JSON text (surrounding whitespace allowed, nothing else).
 // Numbers: integers that fit int64 -> Int, larger ones that fit uint64 -> UInt, anything else

@@ -115,8 +115,10 @@ Entry parse_entry(const std::string& file, const std::string& name, const MetaVa
 }
 
 // Maps one .safetensors file (kept alive in mf.maps_) and validates its header. Returns its
-// tensors sorted by offset; appends its __metadata__ entries (first one wins) to `st_meta`.
-std::vector<TensorInfo> read_file(ModelFile& mf, const std::string& file, MetaMap& st_meta) {
+// tensors sorted by offset; appends its __metadata__ entries (first one wins) to `st_meta`,
+// whose keys are also in `st_seen` (a linear search per key was quadratic in a hostile header).
+std::vector<TensorInfo> read_file(ModelFile& mf, const std::string& file, MetaMap& st_meta,
+                                  std::unordered_set<std::string>& st_seen) {
   std::shared_ptr<MappedFile> map = MappedFile::open(file);
   const uint64_t size = map->size();
   if (size < 8)
@@ -146,7 +148,7 @@ std::vector<TensorInfo> read_file(ModelFile& mf, const std::string& file, MetaMa
         throw FormatError(file + ": __metadata__ is not a JSON object");
       for (auto& m : kv.second.object) {
         std::string key = "safetensors." + m.first;
-        if (!meta_find(st_meta, key)) st_meta.emplace_back(key, std::move(m.second));
+        if (st_seen.insert(key).second) st_meta.emplace_back(std::move(key), std::move(m.second));
       }
       continue;
     }
@@ -178,8 +180,12 @@ std::vector<TensorInfo> read_file(ModelFile& mf, const std::string& file, MetaMa
   return tensors;
 }
 
+// A JSON side file (config.json, an index), refused before parsing when over json_file_bytes_max.
 MetaValue read_json_file(const std::string& file) {
   std::shared_ptr<MappedFile> map = MappedFile::open(file);
+  if (map->size() > json_file_bytes_max)
+    throw FormatError(file + ": JSON file of " + std::to_string(map->size()) + " bytes exceeds the limit of " +
+                      std::to_string(json_file_bytes_max) + " bytes");
   return json_parse(reinterpret_cast<const char*>(map->data()), map->size(), file);
 }
 
@@ -351,9 +357,10 @@ void safetensors_load(ModelFile& mf, const std::string& path) {
   }
 
   MetaMap st_meta;
+  std::unordered_set<std::string> st_seen;
   std::unordered_map<std::string, std::string> file_of;
   for (const std::string& shard : shards) {
-    std::vector<TensorInfo> tensors = read_file(mf, shard, st_meta);
+    std::vector<TensorInfo> tensors = read_file(mf, shard, st_meta, st_seen);
     std::unordered_set<std::string> names;
     for (TensorInfo& t : tensors) {
       if (auto prev = file_of.find(t.name); prev != file_of.end())

@@ -4,10 +4,11 @@
 #include <string>
 
 #include "fastspec/model_file.h"
+#include "io/limits.h"
 
 namespace fastspec {
 
-constexpr uint64_t safetensors_header_max = 100000000;  // bytes; larger headers are rejected
+// safetensors_header_max, json_file_bytes_max: io/limits.h.
 
 // Maps the file(s), fills mf.tensors_ (sorted by file, then offset), mf.maps_, mf.metadata_
 // (config.json top-level entries, then "safetensors.<key>" from each header's __metadata__),

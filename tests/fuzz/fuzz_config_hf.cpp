@@ -1,0 +1,15 @@
+// libFuzzer harness: config.json -> ModelConfig (config_hf.cpp), fed the way safetensors_load
+// feeds it: json_parse of the file, then config_from_hf on the parsed object.
+#include "fuzz_common.h"
+#include "io/config_hf.h"
+#include "io/json.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return fuzz::expect_loads_or_refuses([&] {
+    fastspec::MetaValue v = fastspec::json_parse(reinterpret_cast<const char*>(data), size, "config.json");
+    if (v.kind != fastspec::MetaValue::Kind::Object) return;  // safetensors_load refuses these first
+    fastspec::ModelConfig c = fastspec::config_from_hf(v, "config.json");
+    volatile int64_t sink = c.n_layers + c.n_embd + c.head_dim + c.rope_dim + c.sliding_window_pattern;
+    (void)sink;
+  });
+}
