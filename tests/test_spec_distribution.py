@@ -10,7 +10,7 @@ first speculative step (k = 2) then yields tokens 2 and 3 (accepted drafts, reco
 Each run is `generate(PROMPT, max_tokens=4, seed=i)`, and the test is on (token 2, token 3) given
 token 1: a chi-square goodness of fit, stratified by token 1, against the *exact* plain conditional
 distribution p(t2 | t1) p(t3 | t1, t2) computed from the target's logits (`Engine.logits`) and the
-numpy spec of the processed distribution (tests/reference/sampling.py). Cells with expected count
+numpy spec of the processed distribution (fastspec._sampling_ref). Cells with expected count
 < 5 are lumped per stratum (fastspec.audit.bin_cells). Accept when p-value >= ALPHA = 1e-3.
 (With max_tokens = 2 no speculation would run at all: the step after the prefill may draft at most
 max_tokens - 2 tokens.)
@@ -24,8 +24,9 @@ depends on N) detects that shift with probability >= 0.9 at ALPHA; every configu
 For these models N comes out near 4,000-9,000 per configuration (printed with -s).
 
 Does the test bite? The same statistic, on the same number of samples, from a numpy simulation
-of the speculative step driven by the same target and draft distributions (same k, same n-gram
-lookup, the draft's stop-when-unsure rule) must pass when the simulation is correct and fail
+of the speculative step driven by the same target and draft distributions (same k, the n-gram
+drafter's model tests/reference/ngram.py -- checked against the C++ one in test_ngram_drafter.py --,
+the draft's stop-when-unsure rule) must pass when the simulation is correct and fail
 when it is broken: (a) on rejection draw from p instead of norm(max(0, p - q)); (b) top-p applied
 to q but not to p in the acceptance test.
 """
@@ -38,9 +39,10 @@ import pytest
 pytest.importorskip("gguf")
 
 import tiny_models as tm  # noqa: E402
-from reference.sampling import processed_probs  # noqa: E402
+from reference.ngram import proposal as ngram_proposal  # noqa: E402
 
 import fastspec  # noqa: E402
+from fastspec._sampling_ref import as_float32, processed_probs  # noqa: E402
 from fastspec.audit import ANY, bin_cells, chi2_sf, stratified_chi_square  # noqa: E402
 
 V = 32
@@ -133,7 +135,8 @@ def proc(world, kind, key, sampling):
     """Processed distribution (numpy spec, float64 [V]) of a table row, cached."""
     cache = world["cache"]
     if (kind, key, sampling) not in cache:
-        cache[(kind, key, sampling)] = processed_probs(world[kind][key], *sampling)
+        T, top_k, top_p = sampling  # at the float32 values the engine stores
+        cache[(kind, key, sampling)] = processed_probs(world[kind][key], as_float32(T), top_k, as_float32(top_p))
     return cache[(kind, key, sampling)]
 
 
@@ -172,17 +175,6 @@ def tally(samples, stops):
 
 
 # ---- numpy simulation of the speculative step (correct and broken) ---------------------------------
-
-def ngram_proposal(ctx, k, n_min=1, n_max=4):
-    """The n-gram drafter: the most recent earlier occurrence of the longest suffix (n_max..n_min)."""
-    L = len(ctx)
-    for n in range(min(n_max, L - 1), n_min - 1, -1):
-        suffix = ctx[L - n:]
-        for j in range(L - n - 1, -1, -1):
-            if ctx[j:j + n] == suffix:
-                return ctx[j + n:j + n + k]
-    return []
-
 
 def draw_at(probs, u):
     """Inverse CDF over ids ascending: the first id with u * total < cumsum."""
@@ -346,9 +338,10 @@ def test_power_claim_holds_empirically(world, name):
 
 
 def test_power_calculation_is_sane():
-    """The Patnaik power against the known exact value (scipy's noncentral chi-square, if present)
-    and the required N for a simple two-cell case."""
-    stats = pytest.importorskip("scipy.stats")
+    """The Patnaik power against the known exact value (scipy's noncentral chi-square: scipy is in
+    the test extra, so a missing scipy is an error here, not a skip) and the required N for a
+    simple two-cell case."""
+    import scipy.stats as stats
     for dof, lam in [(5, 20.0), (30, 50.0), (100, 80.0)]:
         exact_power = stats.ncx2.sf(stats.chi2.isf(ALPHA, dof), dof, lam)
         assert power_noncentral(dof, lam) == pytest.approx(exact_power, abs=0.02)
