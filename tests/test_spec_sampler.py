@@ -7,14 +7,16 @@ copy of the algorithm (DESIGN.md "Speculative decoding"), with the randomness pa
     stochastic: accept draft d_i iff u_i * q_i[d_i] < p_i[d_i]; first rejection i -> draw from
             norm(max(0, p_i - q_i)) (p_i if that is empty) at u_k; all accepted -> draw p_k at u_k.
 
-The copy mirrors the C++ plain sampler's arithmetic (spec/sampler.cpp): probabilities are computed
-in float64 and stored as float32; sums run sequentially in float64 over ids ascending; an inverse-CDF
-draw returns the first id with u * total < cumsum. So results must be *equal*, not close.
+The processed distributions come from the one numpy spec, fastspec._sampling_ref, whose arithmetic
+is the C++ plain sampler's (spec/sampler.cpp): float64, stored as float32 (np_processed); sums run
+sequentially in float64 over ids ascending; an inverse-CDF draw returns the first id with
+u * total < cumsum. So results must be *equal*, not close.
 """
 import numpy as np
 import pytest
 
 from fastspec import _core
+from fastspec._sampling_ref import as_float32, processed_probs
 
 rejection_sample = getattr(_core, "rejection_sample", None)
 pytestmark = pytest.mark.skipif(rejection_sample is None, reason="_core.rejection_sample is not built yet")
@@ -35,28 +37,10 @@ def seq_sum(x):
 
 
 def np_processed(logits, temperature, top_k=0, top_p=1.0):
-    """Dense float64 [V] holding float32-rounded probabilities of the processed distribution."""
-    logits = np.asarray(logits, dtype=np.float32)
-    V = len(logits)
-    out = np.zeros(V, dtype=np.float64)
-    if temperature == 0:
-        out[int(np.argmax(logits))] = 1.0
-        return out
-    inv_t = 1.0 / float(np.float32(temperature))
-    z = logits.astype(np.float64) * inv_t
-    p = np.exp(z - z.max())
-    keep = np.arange(V)
-    if (0 < top_k < V) or np.float32(top_p) < 1:
-        order = np.lexsort((np.arange(V), -p))  # prob desc, then id asc
-        n = top_k if 0 < top_k < V else V
-        if np.float32(top_p) < 1:
-            target = float(np.float32(top_p)) * seq_sum(p[order[:n]])
-            cum = np.cumsum(p[order[:n]])
-            n = int(np.argmax(cum >= target)) + 1 if (cum >= target).any() else n
-        keep = np.sort(order[:n])
-    kept = seq_sum(p[keep])
-    out[keep] = (p[keep] / kept).astype(np.float32)
-    return out
+    """Dense float64 [V] holding the float32 probabilities the plain sampler stores: the spec
+    (fastspec._sampling_ref) at the engine's float32 temperature and top_p, rounded to float32."""
+    p = processed_probs(np.asarray(logits, dtype=np.float32), as_float32(temperature), top_k, as_float32(top_p))
+    return p.astype(np.float32).astype(np.float64)
 
 
 def np_draw(probs, u):
@@ -142,13 +126,13 @@ def test_rejection_sample_equals_numpy_copy(temperature, top_k, top_p, q_kind, k
     assert kinds["recovered"] > 0
 
 
-def test_numpy_copy_processed_matches_cpp_processed():
-    """The copy's p is the plain sampler's p (float32, within one ulp), so the comparison above is
-    a comparison of the acceptance logic, not of two different distributions."""
+def test_reference_processed_matches_cpp_processed():
+    """The spec's p is the plain sampler's p (same kept set; float32 within one ulp, numpy's exp
+    against the C library's), so the comparison above is one of the acceptance logic, not of two
+    different distributions. Also at temperatures and top_p that are not float32 values."""
     rng = np.random.default_rng(5)
-    for temperature, top_k, top_p in SAMPLING:
-        if temperature == 0:
-            continue
+    cases = [s for s in SAMPLING if s[0] > 0] + [(0.3, 0, 0.7), (2.1, 3, 0.33), (1.0, 1, 1.0), (1.0, 0, 0.01)]
+    for temperature, top_k, top_p in cases:
         for _ in range(20):
             logits = (rng.standard_normal(200) * 3).astype(np.float32)
             ids, probs = _core.processed_distribution(logits, opts(temperature, top_k, top_p))
@@ -157,6 +141,12 @@ def test_numpy_copy_processed_matches_cpp_processed():
             mine = np_processed(logits, temperature, top_k, top_p).astype(np.float32)
             np.testing.assert_array_equal(dense > 0, mine > 0)
             np.testing.assert_array_max_ulp(dense, mine, maxulp=1)
+            assert np.isclose(probs.astype(np.float64).sum(), 1.0, atol=1e-5)
+    for _ in range(5):  # temperature 0: one-hot at the lowest maximal id
+        logits = rng.integers(0, 3, 50).astype(np.float32)
+        ids, probs = _core.processed_distribution(logits, opts(0.0))
+        np.testing.assert_array_equal(np_processed(logits, 0.0)[ids], [1.0])
+        assert list(ids) == [int(np.argmax(logits))]
 
 
 # ---- edge cases -----------------------------------------------------------------------------------

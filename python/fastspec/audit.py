@@ -12,7 +12,8 @@ Two checks, the exact and the distributional tier of DESIGN.md ("Tests"):
    samples the first token straight from the prefill, so the tokens that speculation produces
    first are tokens 2 and 3 (one draft/verify step). Their counts, given token 1, are compared
    with the *exact* plain conditional distribution computed from the target's logits
-   (`Engine.logits`) and the plain sampler's processed distribution: a chi-square goodness-of-fit
+   (`Engine.logits`) and the processed distribution of the sampling spec (fastspec._sampling_ref,
+   the one the plain sampler implements): a chi-square goodness-of-fit
    test stratified by token 1 (the most frequent first tokens), over cells of expected count >= 5
    (smaller ones lumped). A token the plain sampler can never produce (probability exactly 0, e.g.
    cut by top-k) fails at once.
@@ -30,7 +31,7 @@ from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _core
+from ._sampling_ref import as_float32, processed_probs
 
 # Prompts for the greedy check: prose, code, lists and repetition (so n-gram drafters fire too).
 PROMPTS = [
@@ -179,17 +180,13 @@ def stratified_chi_square(observed: Dict[Hashable, Dict[Hashable, int]],
     return ChiSquare(stat, dof, chi2_sf(stat, dof) if dof else 1.0, n, bins)
 
 
-def sampling_options(temperature: float, top_k: int = 0, top_p: float = 1.0):
-    o = _core.SamplingOptions()
-    o.temperature, o.top_k, o.top_p = float(temperature), int(top_k), float(top_p)
-    return o
-
-
 def processed(logits_row: np.ndarray, temperature: float, top_k: int = 0, top_p: float = 1.0) -> Dict[int, float]:
-    """{id: prob} of the plain sampler's processed distribution for one row of logits."""
-    ids, probs = _core.processed_distribution(np.ascontiguousarray(logits_row, dtype=np.float32),
-                                              sampling_options(temperature, top_k, top_p))
-    return {int(i): float(p) for i, p in zip(ids, probs)}
+    """{id: prob > 0} of the processed distribution for one row of logits: the sampling spec
+    (fastspec._sampling_ref) at the float32 temperature and top_p the engine stores -- the plain
+    sampler's distribution to within float32 rounding (tests/test_spec_sampler.py checks that)."""
+    p = processed_probs(np.asarray(logits_row, dtype=np.float32), as_float32(temperature), int(top_k),
+                        as_float32(top_p))
+    return {int(i): float(p[i]) for i in np.flatnonzero(p)}
 
 
 def two_token_distribution(logits_fn: Callable[[List[int]], np.ndarray], ids: Sequence[int], *,
@@ -201,7 +198,7 @@ def two_token_distribution(logits_fn: Callable[[List[int]], np.ndarray], ids: Se
     First tokens a with probability >= expand_min (at most max_expand of them, most probable first)
     get their second-token row from the logits of ids + [a]; every other first token is one lumped
     cell (a, ANY) (so is a stop token: generation ends after it). processed_fn(logits_row,
-    temperature, top_k, top_p) -> {id: prob} defaults to the plain sampler's (`processed`)."""
+    temperature, top_k, top_p) -> {id: prob} defaults to the spec's (`processed`)."""
     proc = processed_fn or processed
     ids = [int(i) for i in ids]
     p1 = proc(logits_fn(ids)[-1], temperature, top_k, top_p)
