@@ -172,3 +172,84 @@ def test_awq_bad_parts(tmp_path, case):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "quantization_config": qc}))
     with pytest.raises(fastspec.FormatError, match=re.escape(str(tmp_path / "model.safetensors")) + ".*" + message):
         fastspec.inspect(tmp_path)
+
+
+# ---- an AWQ model through the engine, parts at odd byte offsets ------------------------------------
+
+def awq_quantize(w, group):
+    """W [out, in] float32 -> (q [in, out], z [in/group, out], s f16 [in/group, out]): AutoAWQ's
+    asymmetric 4-bit grid per (group of inputs, output), s = (max - min) / 15, z = round(-min / s)."""
+    wt = w.T.astype(np.float64)                                   # [in, out]
+    g = wt.reshape(-1, group, wt.shape[1])                        # [in/group, group, out]
+    lo, hi = np.minimum(g.min(axis=1), 0), np.maximum(g.max(axis=1), 0)
+    s = ((hi - lo) / 15).astype(np.float16)
+    s = np.where(s == 0, np.float16(1e-3), s)
+    z = np.clip(np.round(-lo / s.astype(np.float64)), 0, 15).astype(np.int64)
+    q = np.clip(np.round(g / s.astype(np.float64)[:, None]) + z[:, None], 0, 15).astype(np.int64)
+    return q.reshape(wt.shape), z, s
+
+
+def save_safetensors_at_odd_offsets(path, aligned, packed):
+    """One safetensors file: `aligned` tensors first (from offset 0), then a 1-byte U8 tensor, then
+    `packed` -- so every packed tensor starts at an odd byte offset (the format aligns nothing)."""
+    header, blobs, off = {}, [], 0
+    items = list(aligned.items()) + [("pad.odd", np.zeros(1, np.uint8))] + list(packed.items())
+    for name, arr in items:
+        dt = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int32): "I32",
+              np.dtype(np.uint8): "U8"}[arr.dtype]
+        b = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)  # data starts 8-aligned: only the tensors' own offsets are odd
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+    return {name: header[name]["data_offsets"][0] for name in header}
+
+
+def test_awq_model_forward_at_odd_offsets_matches_reference(tmp_path):
+    """Every linear layer AWQ (group 32), parts at odd offsets of the mapping: the engine's row
+    unpacker (f32 matmul path) and the loader's matrix unpacker agree with the reference forward
+    on the dequantized weights."""
+    pytest.importorskip("torch")
+    import tiny_models as tm
+    from reference import reference_model
+
+    from fastspec import _core
+
+    group = 32
+    cfg = tm.tiny_config("llama")
+    w = tm.random_weights(cfg, seed=31)
+    dense, packed, deq = {}, {}, dict(w)
+    for name, arr in w.items():
+        if name.endswith("_proj.weight"):
+            prefix = name[:-len(".weight")]
+            q, z, s = awq_quantize(arr, group)
+            packed[prefix + ".qweight"], packed[prefix + ".qzeros"], packed[prefix + ".scales"] = \
+                awq_pack(q), awq_pack(z), s
+            deq[name] = awq_dequantize(awq_pack(q), awq_pack(z), s, group)
+            assert np.abs(deq[name] - arr).max() < 0.2 * np.abs(arr).max()  # a real quantization of w
+        else:
+            dense[name] = arr
+    offsets = save_safetensors_at_odd_offsets(tmp_path / "model.safetensors", dense, packed)
+    assert all(offsets[n] % 2 == 1 for n in packed)
+    qc = {"quant_method": "awq", "bits": 4, "group_size": group, "version": "gemm", "zero_point": True}
+    (tmp_path / "config.json").write_text(json.dumps(dict(cfg, quantization_config=qc)))
+
+    info = fastspec.inspect(tmp_path)
+    for name in deq:
+        if name.endswith("_proj.weight"):
+            assert info.tensors[name].type == "AWQ_INT4"
+            np.testing.assert_array_equal(info.tensor(name), deq[name], err_msg=name)
+
+    o = _core.EngineOptions()
+    o.threads, o.context, o.precision, o.kv_type = 2, 64, "f32", "f32"
+    eng = _core.Engine(str(tmp_path), o)
+    ref = reference_model(deq, cfg)
+    ids = np.random.default_rng(0).integers(0, cfg["vocab_size"], size=10).tolist()
+    ctx = eng.new_context()
+    for a, b in ((0, 7), (7, 8), (8, 10)):
+        got = ctx.forward(ids[a:b])
+        want = ref.forward(ids[a:b], start=a).double().numpy()
+        np.testing.assert_allclose(got, want, atol=2e-4, rtol=0, err_msg=f"tokens [{a}, {b})")

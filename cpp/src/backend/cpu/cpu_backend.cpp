@@ -9,6 +9,7 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/dequant.h"
+#include "backend/cpu/dequant_awq.h"
 #include "backend/cpu/dequant_fast.h"
 #include "fastspec/status.h"
 
@@ -29,19 +30,10 @@ void dequant_weight_row(const Weight& w, int64_t r, float* dst) {
     if (!dequantize_row_fast(w.type, src, dst, w.cols)) dequantize_row(w.type, src, dst, w.cols);
     return;
   }
-  // AWQ: W[o, i] = (q[i, o] - z[i/g, o]) * s[i/g, o]; column o sits in nibble kRev[o % 8] of the
-  // int32 at [i, o / 8] (AutoAWQ packs columns in the order 0 2 4 6 1 3 5 7).
-  static const int kRev[8] = {0, 4, 1, 5, 2, 6, 3, 7};
-  const auto* qw = reinterpret_cast<const int32_t*>(w.data);              // [in, out/8]
-  const auto* qz = reinterpret_cast<const int32_t*>(w.awq_qzeros);        // [in/g, out/8]
-  const auto* sc = reinterpret_cast<const uint16_t*>(w.awq_scales);       // [in/g, out]
-  const int64_t out8 = w.rows / 8, shift = 4 * kRev[r % 8], j = r / 8;
-  for (int64_t i = 0; i < w.cols; ++i) {
-    const int64_t g = i / w.awq_group;
-    const int q = (qw[i * out8 + j] >> shift) & 0xF;
-    const int z = (qz[g * out8 + j] >> shift) & 0xF;
-    dst[i] = static_cast<float>(q - z) * fp16_to_f32(sc[g * w.rows + r]);
-  }
+  AwqParts p;  // AWQ: the three packed parts, read in place (dequant_awq.h)
+  p.qweight = w.data, p.qzeros = w.awq_qzeros, p.scales = w.awq_scales;
+  p.in = w.cols, p.out = w.rows, p.group = w.awq_group;
+  dequantize_awq_row(p, r, dst);
 }
 
 // Splits rows [0, T) of n elements into tasks (one row each when the pass is big, else inline).
