@@ -13,9 +13,8 @@ Two checks, the exact and the distributional tier of DESIGN.md ("Tests"):
    first are tokens 2 and 3 (one draft/verify step). Their counts, given token 1, are compared
    with the *exact* plain conditional distribution computed from the target's logits
    (`Engine.logits`) and the processed distribution of the sampling spec (fastspec._sampling_ref,
-   the one the plain sampler implements): a chi-square goodness-of-fit
-   test stratified by token 1 (the most frequent first tokens), over cells of expected count >= 5
-   (smaller ones lumped). A token the plain sampler can never produce (probability exactly 0, e.g.
+   the one the plain sampler implements): a chi-square goodness-of-fit test stratified by token 1
+   (the most frequent first tokens), over cells of expected count >= 5 (smaller ones lumped). A token the plain sampler can never produce (probability exactly 0, e.g.
    cut by top-k) fails at once.
 
 The verdict is PASS when every greedy prompt is identical and the p-value is >= alpha.
