@@ -13,20 +13,11 @@ def _opts(temperature=1.0, top_k=0, top_p=1.0):
 
 
 def numpy_processed(logits, temperature, top_k, top_p):
-    """The spec: softmax(logits/T) -> top-k -> top-p (shortest prefix by prob desc, id asc) -> renorm."""
-    if temperature == 0:
-        return np.array([int(np.argmax(logits))]), np.array([1.0])
-    z = logits.astype(np.float64) / temperature
-    p = np.exp(z - z.max())
-    order = np.lexsort((np.arange(len(p)), -p))  # prob desc, then id asc
-    n = len(p)
-    if 0 < top_k < n:
-        n = top_k
-    if top_p < 1:
-        c = np.cumsum(p[order[:n]])
-        n = int(np.searchsorted(c, top_p * c[-1]) + 1)
-    keep = np.sort(order[:n])
-    return keep, p[keep] / p[keep].sum()
+    """(kept ids ascending, probs) from the one Python reference of the processed distribution."""
+    from fastspec._sampling_ref import as_float32, processed_probs
+    p = processed_probs(logits, as_float32(temperature), top_k, as_float32(top_p))
+    keep = np.flatnonzero(p > 0)
+    return keep, p[keep]
 
 
 CASES = [(1.0, 0, 1.0), (0.7, 0, 1.0), (1.0, 5, 1.0), (0.7, 0, 0.9), (1.3, 20, 0.5), (0.5, 1, 1.0),
