@@ -102,3 +102,21 @@ def test_declared_bias_missing_is_model_error(tmp_path, fmt, missing):
         path, name = tmp_path / "ckpt", f"model.layers.1.self_attn.{missing}_proj.bias"
     with pytest.raises(fastspec.ModelError, match=rf"missing tensor '{name}'"):
         _engine(path)
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "gguf"])
+@pytest.mark.parametrize("proj", ["gate", "up", "down"])
+def test_mlp_bias_is_refused(tmp_path, fmt, proj):
+    """MLP biases (llama mlp_bias=true) are not implemented: a clear ModelError, not a wrong model."""
+    cfg = tm.tiny_config("llama")
+    w = tm.random_weights(cfg, seed=14)
+    rows = cfg["hidden_size"] if proj == "down" else cfg["intermediate_size"]
+    w[f"model.layers.1.mlp.{proj}_proj.bias"] = np.ones(rows, dtype=np.float32)
+    if fmt == "gguf":
+        tm.write_gguf(tmp_path / "m.gguf", cfg, w, qtype="F32")
+        path, name = tmp_path / "m.gguf", f"blk.1.ffn_{proj}.bias"
+    else:
+        tm.write_safetensors_checkpoint(tmp_path / "ckpt", cfg, w)
+        path, name = tmp_path / "ckpt", f"model.layers.1.mlp.{proj}_proj.bias"
+    with pytest.raises(fastspec.ModelError, match=rf"'{name}' \(an MLP bias"):
+        _engine(path)

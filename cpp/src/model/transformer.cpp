@@ -104,6 +104,13 @@ Transformer::Transformer(std::shared_ptr<const ModelFile> file) : file_(std::mov
     L.bk = bind_vector(g + "attn_k.bias", h + "self_attn.k_proj.bias", kv_dim, c.qkv_bias);
     L.bv = bind_vector(g + "attn_v.bias", h + "self_attn.v_proj.bias", kv_dim, c.qkv_bias);
     L.bo = bind_vector(g + "attn_output.bias", h + "self_attn.o_proj.bias", d, false);
+    // MLP biases (llama mlp_bias=true) are not implemented: refuse them rather than run a wrong model.
+    for (const char* p : {"gate", "up", "down"}) {
+      const std::string name = gguf_names_ ? g + "ffn_" + p + ".bias" : h + "mlp." + p + "_proj.bias";
+      if (file_->find(name))
+        throw ModelError(file_->path() + ": tensor '" + name + "' (an MLP bias, e.g. llama mlp_bias=true) is not "
+                         "supported: the MLP projections run without biases");
+    }
     if (gemma) {
       L.ffn_norm = bind_vector(g + "ffn_norm.weight", h + "pre_feedforward_layernorm.weight", d);
       L.q_norm = bind_vector(g + "attn_q_norm.weight", h + "self_attn.q_norm.weight", hd);
