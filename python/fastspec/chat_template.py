@@ -1,7 +1,15 @@
 """Chat templates: the model's Jinja template (GGUF `tokenizer.chat_template`, or `chat_template` in
 tokenizer_config.json / chat_template.jinja) rendered the way Hugging Face transformers renders it:
 a sandboxed Jinja environment with trim_blocks/lstrip_blocks, `raise_exception`, a `tojson` that
-does not HTML-escape, `strftime_now`, loop controls and a no-op `{% generation %}` block."""
+does not HTML-escape, `strftime_now`, loop controls and a no-op `{% generation %}` block.
+
+A template comes from the model file, so it is untrusted input. Besides the sandbox (no attribute
+access to internals, no underscore names, immutable containers), rendering is bounded
+(chat_template_limits.py): wall time, steps (loop iterations, calls, filters, operators), the size
+of every value it builds, the characters it builds in all, and the output. Every failure -- a
+syntax error, the template's own raise_exception, a sandbox refusal, a limit, or any exception
+the template's code raises (TypeError, RecursionError, MemoryError, ...) -- raises
+`ChatTemplateError`, a ValueError subclass whose message starts with "chat template:"."""
 from __future__ import annotations
 
 import json
@@ -12,7 +20,8 @@ from typing import Any
 import jinja2
 import jinja2.ext
 import jinja2.nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .chat_template_limits import BoundedSandbox, Limits, RenderGuard, input_chars
 
 
 def _raise_exception(message):
@@ -61,14 +70,21 @@ class _Namespace(jinja2.utils.Namespace):
             raise jinja2.exceptions.SecurityError(f"chat templates cannot set underscore attributes ({name!r})")
 
 
+class ChatTemplateError(ValueError):
+    """A chat template could not be rendered: syntax, raise_exception, sandbox, limits, or an error
+    the template's own code raised. Subclasses ValueError (what callers caught before)."""
+
+
 @lru_cache(maxsize=16)
 def compile_template(source: str) -> jinja2.Template:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=[_GenerationBlock, jinja2.ext.loopcontrols])
+    env = BoundedSandbox(trim_blocks=True, lstrip_blocks=True,
+                         extensions=[_GenerationBlock, jinja2.ext.loopcontrols])
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     env.globals["namespace"] = _Namespace
+    env.globals.pop("lipsum", None)  # generates arbitrary amounts of text; no chat template uses it
+    env.guard_filters()
     return env.from_string(source)
 
 
@@ -93,18 +109,33 @@ def _plain(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
-def render(source: str, messages, *, add_generation_prompt: bool = True, **context) -> str:
+def render(source: str, messages, *, add_generation_prompt: bool = True, limits: Limits = None,
+           **context) -> str:
     """Render `source` for `messages` (a list of {"role", "content", ...} dicts); `context` adds
-    variables such as bos_token, eos_token, tools. Template errors (including the template's own
-    raise_exception, e.g. "roles must alternate") raise ValueError."""
+    variables such as bos_token, eos_token, tools. Any template failure, including the template's
+    own raise_exception (e.g. "roles must alternate") and the render limits (`limits`, default
+    Limits(): see chat_template_limits.py), raises ChatTemplateError (a ValueError)."""
     messages = _plain(list(messages))
     for m in messages:
         if not isinstance(m, dict):
             raise TypeError(f"chat messages must be dicts with 'role' and 'content', got {m!r}")
     context.setdefault("tools", None)
     context.setdefault("documents", None)
+    context = _plain(context)
     try:
-        return compile_template(source).render(messages=messages, add_generation_prompt=add_generation_prompt,
-                                               **_plain(context))
-    except jinja2.TemplateError as e:  # raise_exception(...), syntax errors, sandbox refusals
-        raise ValueError(f"chat template: {e}") from e
+        template = compile_template(source)
+    except jinja2.TemplateError as e:  # syntax errors
+        raise ChatTemplateError(f"chat template: {e}") from e
+    except (RecursionError, MemoryError) as e:  # a parser stack blown by nesting
+        raise ChatTemplateError(f"chat template: cannot compile: {type(e).__name__}") from None
+    guard = RenderGuard(limits or Limits(), input_chars(messages) + input_chars(context))
+    try:
+        with guard:
+            return guard.collect(template.generate(messages=messages, add_generation_prompt=add_generation_prompt,
+                                                   **context))
+    except ChatTemplateError:
+        raise
+    except jinja2.TemplateError as e:  # raise_exception(...), sandbox refusals, limits
+        raise ChatTemplateError(f"chat template: {e}") from e
+    except Exception as e:  # noqa: BLE001 -- the template's own code failed (TypeError, RecursionError...)
+        raise ChatTemplateError(f"chat template: {type(e).__name__}: {e}") from None

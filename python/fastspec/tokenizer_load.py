@@ -132,6 +132,54 @@ def _opt_id(md: dict, key: str, n: int) -> Optional[int]:
     return v if 0 <= v < n else None
 
 
+# The value kind each tokenizer key must have (metadata from fastspec.inspect: a GGUF string that
+# is not UTF-8 arrives as bytes; any key may hold any GGUF type in a hostile file).
+_STR_LIST, _INT_LIST, _NUM_LIST, _INT, _STR, _FLAG = "strings", "integers", "numbers", "integer", "string", "bool"
+_TOKENIZER_KEYS = {
+    "tokenizer.ggml.tokens": _STR_LIST, "tokenizer.ggml.merges": _STR_LIST,
+    "tokenizer.ggml.token_type": _INT_LIST, "tokenizer.ggml.scores": _NUM_LIST,
+    "tokenizer.ggml.model": _STR, "tokenizer.ggml.pre": _STR, "tokenizer.chat_template": _STR,
+    "general.architecture": _STR,
+    "tokenizer.ggml.bos_token_id": _INT, "tokenizer.ggml.eos_token_id": _INT,
+    "tokenizer.ggml.unknown_token_id": _INT, "tokenizer.ggml.padding_token_id": _INT,
+    "tokenizer.ggml.eot_token_id": _INT, "tokenizer.ggml.eom_token_id": _INT,
+    "tokenizer.ggml.add_bos_token": _FLAG, "tokenizer.ggml.add_eos_token": _FLAG,
+    "tokenizer.ggml.add_space_prefix": _FLAG,
+}
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) or (hasattr(x, "dtype") and getattr(x.dtype, "kind", "") in "iub")
+
+
+def _is_num(x) -> bool:
+    return _is_int(x) or isinstance(x, float) or (hasattr(x, "dtype") and getattr(x.dtype, "kind", "") == "f")
+
+
+def _check_kinds(md: dict, where: str) -> None:
+    """ModelError naming the key when a tokenizer key holds the wrong kind of value (found by
+    tests/fuzz/fuzz_tokenizer.py: a non-UTF-8 token arrived as bytes and crashed with AttributeError)."""
+    for key, kind in _TOKENIZER_KEYS.items():
+        v = md.get(key)
+        if v is None:
+            continue
+        if kind in (_STR_LIST, _INT_LIST, _NUM_LIST):
+            ok_elem = {_STR_LIST: lambda x: isinstance(x, str), _INT_LIST: _is_int, _NUM_LIST: _is_num}[kind]
+            items = _as_list(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist") else None
+            bad = None if items is not None else v
+            if items is not None:
+                bad = next((x for x in items if not ok_elem(x)), None)
+                if bad is None:
+                    continue
+            what = "not valid UTF-8" if isinstance(bad, bytes) else f"a {type(bad).__name__}"
+            raise ModelError(f"{where}: metadata '{key}' must be an array of {kind}; an element is {what}"
+                             if items is not None else f"{where}: metadata '{key}' must be an array of {kind}")
+        ok = {_STR: lambda x: isinstance(x, str), _INT: _is_int, _FLAG: lambda x: isinstance(x, (bool, int))}[kind](v)
+        if not ok:
+            what = "not valid UTF-8" if isinstance(v, bytes) else f"a {type(v).__name__}"
+            raise ModelError(f"{where}: metadata '{key}' must be a {kind}, got {what}")
+
+
 def _template_processor(add_bos: bool, add_eos: bool, bos: Optional[tuple], eos: Optional[tuple]):
     """A post-processor adding BOS and/or EOS (bos/eos are (text, id))."""
     if not ((add_bos and bos) or (add_eos and eos)):
@@ -154,6 +202,7 @@ def _template_processor(add_bos: bool, add_eos: bool, bos: Optional[tuple], eos:
 
 def load_gguf(md: dict, where: str) -> dict:
     """Tokenizer(...) arguments from GGUF metadata; `where` names the file in errors."""
+    _check_kinds(md, where)
     tokens = _as_list(md.get("tokenizer.ggml.tokens"))
     if not tokens:
         raise ModelError(f"{where}: the GGUF file has no tokenizer data (no tokenizer.ggml.tokens in its "
@@ -202,6 +251,15 @@ def load_gguf(md: dict, where: str) -> dict:
                 source=where)
 
 
+def _bpe(where: str, **kwargs):
+    """models.BPE(**kwargs); its refusals (a merge naming a token outside the vocabulary, found by
+    tests/fuzz/fuzz_tokenizer.py) become ModelError -- tokenizers raises a plain Exception."""
+    try:
+        return models.BPE(**kwargs)
+    except Exception as e:  # noqa: BLE001 (tokenizers' error type)
+        raise ModelError(f"{where}: the GGUF vocabulary and merges do not form a BPE tokenizer: {e}") from None
+
+
 def _gguf_byte_level(md, tokens, types, pre, where):
     """Byte-level BPE (`tokenizer.ggml.model == "gpt2"`): SmolLM2, Llama 3, Qwen 2, ..."""
     merges_raw = _as_list(md.get("tokenizer.ggml.merges"))
@@ -217,8 +275,8 @@ def _gguf_byte_level(md, tokens, types, pre, where):
         if k > 0:
             merges.append((m[:k], m[k + 1:]))
     pre_tok, ignore_merges = _byte_level_pre_tokenizer(pre, where)
-    bpe = models.BPE(vocab=vocab, merges=merges, continuing_subword_prefix="", end_of_word_suffix="",
-                     fuse_unk=False, ignore_merges=ignore_merges)
+    bpe = _bpe(where, vocab=vocab, merges=merges, continuing_subword_prefix="", end_of_word_suffix="",
+               fuse_unk=False, ignore_merges=ignore_merges)
     backend = tokenizers.Tokenizer(bpe)
     backend.pre_tokenizer = pre_tok
     backend.decoder = decoders.ByteLevel()
@@ -257,7 +315,7 @@ def _gguf_sentencepiece(md, tokens, types, unk_id, where):
         scores = None if is_gemma else _as_list(md.get("tokenizer.ggml.scores"))
         merges = _merges_from_vocab(vocab, spelled, scores)
     unk = tokens[unk_id] if unk_id is not None else ("<unk>" if "<unk>" in vocab else None)
-    bpe = models.BPE(vocab=vocab, merges=merges, unk_token=unk, fuse_unk=True, byte_fallback=True)
+    bpe = _bpe(where, vocab=vocab, merges=merges, unk_token=unk, fuse_unk=True, byte_fallback=True)
     backend = tokenizers.Tokenizer(bpe)
     space_prefix = bool(md.get("tokenizer.ggml.add_space_prefix", True))
     dec = [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]

@@ -266,13 +266,19 @@ void gguf_load(ModelFile& mf, const std::string& path) {
     if (n_dims == 0 || n_dims > kMaxDims)
       r.fail("tensor '" + nm + "': " + std::to_string(n_dims) + " dims (1.." + std::to_string(kMaxDims) + " allowed)");
     uint64_t ne[kMaxDims];
+    // The product of the nonzero dims must fit int64, even when a zero dim makes the tensor empty:
+    // TensorInfo::n_elements() multiplies in shape order, and [0, 2^40, 2^40] would overflow it
+    // (found by fuzz_gguf; tests/test_fuzz_regressions.py).
     uint64_t n_el = 1;
+    bool has_zero = false;
     for (uint32_t d = 0; d < n_dims; ++d) {
       ne[d] = r.read<uint64_t>("tensor dims");
+      if (ne[d] == 0) { has_zero = true; continue; }
       if (ne[d] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || mul_overflows(n_el, ne[d], &n_el) ||
           n_el > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
         r.fail("tensor '" + nm + "': dims overflow the element count");
     }
+    if (has_zero) n_el = 0;
     uint32_t type = r.read<uint32_t>("tensor type");
     const DTypeTraits* tr = dtype_traits_from_ggml_id(type);
     if (!tr) r.fail("tensor '" + nm + "': unknown tensor type " + std::to_string(type));

@@ -80,10 +80,11 @@ Entry parse_entry(const std::string& file, const std::string& name, const MetaVa
     e.info.shape.push_back(d.i);
     if (__builtin_mul_overflow(n_elem, d.i, &n_elem)) overflow = true;
   }
-  // A zero dimension makes the product 0 regardless of order; only then is overflow harmless.
+  // Refused even with a zero dimension ([2^40, 2^40, 0] holds nothing): TensorInfo::n_elements()
+  // multiplies in shape order and would overflow (the GGUF twin was found by fuzz_gguf).
   bool has_zero = std::find(e.info.shape.begin(), e.info.shape.end(), 0) != e.info.shape.end();
+  if (overflow) fail("shape " + shape_str(e.info.shape) + " has more elements than fit int64");
   if (has_zero) n_elem = 0;
-  else if (overflow) fail("shape " + shape_str(e.info.shape) + " has more elements than fit int64");
 
   const MetaValue* off = v.get("data_offsets");
   if (!off) fail("missing data_offsets");
