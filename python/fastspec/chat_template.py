@@ -126,8 +126,9 @@ def render(source: str, messages, *, add_generation_prompt: bool = True, limits:
         template = compile_template(source)
     except jinja2.TemplateError as e:  # syntax errors
         raise ChatTemplateError(f"chat template: {e}") from e
-    except (RecursionError, MemoryError) as e:  # a parser stack blown by nesting
-        raise ChatTemplateError(f"chat template: cannot compile: {type(e).__name__}") from None
+    except Exception as e:  # noqa: BLE001 -- Python's compile() of the generated code (SyntaxError:
+        # "'continue' not properly in loop", found by fuzz_chat_template.py), RecursionError, MemoryError
+        raise ChatTemplateError(f"chat template: cannot compile: {type(e).__name__}: {e}") from None
     guard = RenderGuard(limits or Limits(), input_chars(messages) + input_chars(context))
     try:
         with guard:

@@ -180,8 +180,9 @@ def _check_kinds(md: dict, where: str) -> None:
             raise ModelError(f"{where}: metadata '{key}' must be a {kind}, got {what}")
 
 
-def _template_processor(add_bos: bool, add_eos: bool, bos: Optional[tuple], eos: Optional[tuple]):
-    """A post-processor adding BOS and/or EOS (bos/eos are (text, id))."""
+def _template_processor(add_bos: bool, add_eos: bool, bos: Optional[tuple], eos: Optional[tuple], where: str = ""):
+    """A post-processor adding BOS and/or EOS (bos/eos are (text, id)). ModelError when a token's
+    text cannot be written in tokenizers' template syntax ("<s::0": found by fuzz_tokenizer.py)."""
     if not ((add_bos and bos) or (add_eos and eos)):
         return None
     single, pair, special = [], [], []
@@ -194,7 +195,12 @@ def _template_processor(add_bos: bool, add_eos: bool, bos: Optional[tuple], eos:
         if eos != bos:
             special.append(eos)
     pair = single + [s.replace(":0", ":1").replace("$A", "$B") for s in single]
-    return processors.TemplateProcessing(single=" ".join(single), pair=" ".join(pair), special_tokens=special)
+    try:
+        return processors.TemplateProcessing(single=" ".join(single), pair=" ".join(pair), special_tokens=special)
+    except ValueError as e:
+        names = " / ".join(repr(t[0]) for t in special)
+        raise ModelError(f"{where}: the BOS/EOS token {names} cannot be added by the tokenizer's post-processor "
+                         f"(its text holds ':' or whitespace): {e}") from None
 
 
 # ---- GGUF -------------------------------------------------------------------------------------------
@@ -232,7 +238,7 @@ def load_gguf(md: dict, where: str) -> dict:
     add_bos = bool(md.get("tokenizer.ggml.add_bos_token", add_bos_default)) and bos_id is not None
     add_eos = bool(md.get("tokenizer.ggml.add_eos_token", False)) and eos_id is not None
     post = _template_processor(add_bos, add_eos, bos_id is not None and (tokens[bos_id], bos_id) or None,
-                               eos_id is not None and (tokens[eos_id], eos_id) or None)
+                               eos_id is not None and (tokens[eos_id], eos_id) or None, where)
     if post is not None:
         backend.post_processor = post
 
