@@ -104,7 +104,10 @@ def _campaign(cmd, corpus, seeds_dir, dict_name, artifacts, rss_mb):
     args = cmd + [f"-max_total_time={SECONDS}", "-timeout=10", f"-rss_limit_mb={rss_mb}", "-max_len=65536",
                   f"-dict={os.path.join(FUZZ, dict_name)}", f"-artifact_prefix={artifacts}/",
                   "-print_final_stats=1", corpus, seeds_dir]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=SECONDS + 300, cwd=ROOT)
+    scratch = os.path.join(os.path.dirname(corpus), "scratch")  # the harnesses' files; pytest removes it
+    os.makedirs(scratch)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=SECONDS + 300, cwd=ROOT,
+                       env=dict(os.environ, FASTSPEC_FUZZ_SCRATCH=scratch))
     log = r.stdout + r.stderr
     found = os.listdir(artifacts)
     problems = [ln for ln in log.splitlines()

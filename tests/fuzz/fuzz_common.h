@@ -21,10 +21,14 @@ namespace fuzz {
 
 namespace fs = std::filesystem;
 
-// A per-process folder, removed at exit.
+// A per-process folder under $FASTSPEC_FUZZ_SCRATCH (test_fuzz_campaign.py passes its tmp_path), else
+// under /dev/shm or the temp folder; removed at a normal exit (libFuzzer's own exits skip atexit,
+// hence the variable).
 inline const fs::path& scratch_dir() {
   static const fs::path dir = [] {
-    fs::path base = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+    const char* env = std::getenv("FASTSPEC_FUZZ_SCRATCH");
+    fs::path base = env && *env ? fs::path(env)
+                    : fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
     fs::path d = base / ("fastspec-fuzz-" + std::to_string(::getpid()));
     fs::create_directories(d);
     std::atexit([] { std::error_code ec; fs::remove_all(scratch_dir(), ec); });

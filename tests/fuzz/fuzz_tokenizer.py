@@ -21,7 +21,7 @@ from fastspec.tokenizer import Tokenizer
 from fastspec.tokenizer_load import load_gguf
 
 warnings.simplefilter("ignore")  # unknown tokenizer.ggml.pre warns by design
-_DIR = tempfile.mkdtemp(prefix="fastspec-fuzz-tok-")
+_DIR = tempfile.mkdtemp(prefix="fastspec-fuzz-tok-", dir=os.environ.get("FASTSPEC_FUZZ_SCRATCH") or None)
 _PATH = os.path.join(_DIR, "input.gguf")
 TEXT = "Hello wörld <|im_start|> 12 345\n\t  x <s> é😀"
 
