@@ -447,7 +447,7 @@ def load_hf_dir(d: str) -> dict:
         add_bos = bool(add_bos_cfg) if add_bos_cfg is not None else (bos_id is not None and probe[:1] == [bos_id])
         add_eos = bool(add_eos_cfg) if add_eos_cfg is not None else (eos_id is not None and probe[-1:] == [eos_id])
         post = _template_processor(add_bos, add_eos, bos_id is not None and (tokens[bos_id], bos_id) or None,
-                                   eos_id is not None and (tokens[eos_id], eos_id) or None)
+                                   eos_id is not None and (tokens[eos_id], eos_id) or None, tj)
         if post is not None or (not add_bos and not add_eos):
             backend.post_processor = post
     probe = backend.encode("", add_special_tokens=True).ids
