@@ -89,3 +89,17 @@ def test_context_and_session_keep_their_engine_alive(tmp_path):
     gc.collect()
     assert ctx.forward([1, 2, 3]).shape == (3, cfg["vocab_size"])
     assert len(sess.step()) == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo") or os.uname().machine != "x86_64", reason="x86-64 Linux only")
+def test_detected_paths_agree_with_proc_cpuinfo():
+    """The core's cpuid/xgetbv detection (isa.cpp) against the kernel's view of the same CPU."""
+    flags = set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    need = {"avx2": {"avx2", "fma", "f16c"}, "avx_vnni": {"avx2", "fma", "f16c", "avx_vnni"},
+            "avx512_vnni": {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}}
+    expected = ["scalar"] + [p for p in ("avx2", "avx_vnni", "avx512_vnni") if need[p] <= flags]
+    assert _core.cpu_paths() == expected

@@ -1,10 +1,13 @@
-// CPU feature detection (cpuid through the compiler's builtins) and the FASTSPEC_ISA override.
+// CPU feature detection (cpuid, xgetbv) and the FASTSPEC_ISA override.
 #include "backend/cpu/isa.h"
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "fastspec/status.h"
 
@@ -13,19 +16,51 @@ namespace {
 
 const char* const kNames[kIsaCount] = {"scalar", "avx2", "avx_vnni", "avx512_vnni"};
 
+#if defined(__x86_64__) || defined(__i386__)
+// cpuid + xgetbv directly (not __builtin_cpu_supports, whose feature names differ between GCC
+// and clang versions: clang 14 knows no "avxvnni"). A feature counts only when the OS also saves
+// its registers (XCR0: SSE+AVX state for AVX2, plus opmask/ZMM state for AVX-512).
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false, avx_vnni = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512_vnni = false;
+};
+
+CpuFeatures read_features() {
+  CpuFeatures f;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = c >> 27 & 1, avx = c >> 28 & 1;
+  if (!osxsave || !avx) return f;
+  unsigned xlo, xhi;
+  __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+  const bool os_avx = (xlo & 0x6) == 0x6, os_avx512 = os_avx && (xlo & 0xe0) == 0xe0;
+  if (!os_avx) return f;
+  f.fma = c >> 12 & 1, f.f16c = c >> 29 & 1;
+  if (__get_cpuid_max(0, nullptr) < 7) return f;
+  __cpuid_count(7, 0, a, b, c, d);
+  f.avx2 = b >> 5 & 1;
+  if (os_avx512) {
+    f.avx512f = b >> 16 & 1, f.avx512dq = b >> 17 & 1, f.avx512bw = b >> 30 & 1, f.avx512vl = b >> 31 & 1;
+    f.avx512_vnni = c >> 11 & 1;
+  }
+  const unsigned subleaves = a;
+  if (subleaves >= 1) {
+    __cpuid_count(7, 1, a, b, c, d);
+    f.avx_vnni = a >> 4 & 1;
+  }
+  return f;
+}
+#endif
+
 bool detect(Isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
+  static const CpuFeatures f = read_features();
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
   switch (isa) {
     case Isa::scalar: return true;
     case Isa::avx2: return avx2;
-    case Isa::avx_vnni: return avx2 && __builtin_cpu_supports("avxvnni");
-    case Isa::avx512_vnni:
-      return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("avx512vnni");
+    case Isa::avx_vnni: return avx2 && f.avx_vnni;
+    case Isa::avx512_vnni: return avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni;
   }
   return false;
 #else
