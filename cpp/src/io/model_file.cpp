@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "backend/cpu/dequant.h"
+#include "backend/cpu/dequant_awq.h"
 #include "fastspec/status.h"
 #include "io/gguf.h"
 #include "io/mmap.h"
@@ -73,8 +74,12 @@ void ModelFile::dequantize(const TensorInfo& t, float* out) const {
     const TensorInfo& qz = tensors_.at(t.awq.qzeros);
     const TensorInfo& sc = tensors_.at(t.awq.scales);
     // t.shape = [out, in]; qweight [in, out/8]
-    cpu::dequantize_awq(reinterpret_cast<const int32_t*>(qw.data), reinterpret_cast<const int32_t*>(qz.data),
-                        reinterpret_cast<const uint16_t*>(sc.data), t.shape[1], t.shape[0], t.awq.group_size, out);
+    cpu::AwqParts p;  // the parts may sit at any byte offset: the unpacker reads them with memcpy
+    p.qweight = static_cast<const uint8_t*>(static_cast<const void*>(qw.data));
+    p.qzeros = static_cast<const uint8_t*>(static_cast<const void*>(qz.data));
+    p.scales = static_cast<const uint8_t*>(static_cast<const void*>(sc.data));
+    p.in = t.shape[1], p.out = t.shape[0], p.group = t.awq.group_size;
+    cpu::dequantize_awq(p, out);
     return;
   }
   const DTypeTraits* tr = dtype_traits(t.type);

@@ -13,13 +13,6 @@ namespace fastspec::cpu {
 // dequantize (the caller adds file/tensor context).
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 
-// AutoAWQ "GEMM" int4 layout -> f32 weight in Linear layout W[out, in]:
-//   W[o, i] = (q[i, o] - z[i / group, o]) * s[i / group, o]
-// qweight: int32 [in, out / 8], qzeros: int32 [in / group, out / 8] (AWQ nibble order),
-// scales: f16 bits [in / group, out]; dst: [out, in].
-void dequantize_awq(const int32_t* qweight, const int32_t* qzeros, const uint16_t* scales,
-                    int64_t in_features, int64_t out_features, int64_t group_size, float* dst);
-
 // IEEE half / bfloat16 bit patterns -> float (exact).
 float fp16_to_f32(uint16_t h);
 float bf16_to_f32(uint16_t h);

@@ -39,15 +39,9 @@ void dequantize_awq_row(const AwqParts& p, int64_t o, float* dst) {
   }
 }
 
-void dequantize_awq(const int32_t* qweight, const int32_t* qzeros, const uint16_t* scales, int64_t in_features,
-                    int64_t out_features, int64_t group_size, float* dst) {
-  AwqParts p;
-  p.qweight = reinterpret_cast<const uint8_t*>(qweight);
-  p.qzeros = reinterpret_cast<const uint8_t*>(qzeros);
-  p.scales = reinterpret_cast<const uint8_t*>(scales);
-  p.in = in_features, p.out = out_features, p.group = group_size;
+void dequantize_awq(const AwqParts& p, float* dst) {
   check_awq_sizes(p);
-  for (int64_t o = 0; o < out_features; ++o) dequantize_awq_row(p, o, dst + o * in_features);
+  for (int64_t o = 0; o < p.out; ++o) dequantize_awq_row(p, o, dst + o * p.in);
 }
 
 }  // namespace fastspec::cpu

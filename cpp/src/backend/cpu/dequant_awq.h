@@ -1,5 +1,4 @@
-// AutoAWQ "GEMM" int4 weights: the one unpacker, used by the loader (whole matrix, dequantize_awq
-// in dequant.h) and by the CPU backend (one output row at a time, in place in the mapping).
+// AutoAWQ "GEMM" int4 weights: the one unpacker, used by the loader (whole matrix, dequantize_awq) and by the CPU backend (one output row at a time, in place in the mapping).
 //   W[o, i] = (q[i, o] - z[i / group, o]) * s[i / group, o]          (Linear layout [out, in])
 // qweight: int32 [in, out / 8]; qzeros: int32 [in / group, out / 8]; scales: f16 [in / group, out].
 // Packing (AutoAWQ WQLinear_GEMM.from_linear): int32 column j holds output columns j*8 .. j*8+7,
@@ -27,5 +26,8 @@ void check_awq_sizes(const AwqParts& p);
 
 // dst[0..in) = W[o, 0..in) for 0 <= o < out (sizes as check_awq_sizes accepts; not re-checked).
 void dequantize_awq_row(const AwqParts& p, int64_t o, float* dst);
+
+// The whole matrix: dst [out, in] (checks the sizes first).
+void dequantize_awq(const AwqParts& p, float* dst);
 
 }  // namespace fastspec::cpu
