@@ -13,6 +13,7 @@ clang/libFuzzer or atheris is missing (CI: apt-get install clang libclang-rt-14-
 The C++ harnesses are built once into FASTSPEC_FUZZ_BUILD (default ~/.cache/fastspec/fuzz-build).
 """
 import fcntl
+import hashlib
 import importlib.util
 import os
 import re
@@ -70,7 +71,13 @@ def _libfuzzer_missing():
 def seeds():
     sys.path.insert(0, FUZZ)
     import make_seeds
-    out = os.path.join(CACHE, "seeds")
+    # keyed by the writers' sources, so a changed seed writer regenerates the corpora
+    h = hashlib.sha1()
+    for name in (os.path.join(FUZZ, "make_seeds.py"), os.path.join(ROOT, "tests", "tiny_models.py"),
+                 os.path.join(ROOT, "tests", "gguf_bytes.py")):
+        if os.path.exists(name):
+            h.update(open(name, "rb").read())
+    out = os.path.join(CACHE, "seeds-" + h.hexdigest()[:12])
     with _Lock(os.path.join(CACHE, "seeds.lock")):
         if not os.path.exists(os.path.join(out, "complete")):
             shutil.rmtree(out, ignore_errors=True)
@@ -85,7 +92,9 @@ def fuzz_build():
         why = _libfuzzer_missing()
         if why:
             pytest.skip(why)
-        bdir = os.path.join(CACHE, "build")
+        # one build folder per source tree (CMake refuses a cache made for another source dir);
+        # ninja rebuilds what changed
+        bdir = os.path.join(CACHE, "build-" + hashlib.sha1(ROOT.encode()).hexdigest()[:12])
         cfg = ["cmake", "-S", ROOT, "-B", bdir, "-DCMAKE_CXX_COMPILER=clang++", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
                "-DFASTSPEC_CUDA=OFF", "-DFASTSPEC_FUZZ=ON"]
         if shutil.which("ninja"):
