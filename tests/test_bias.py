@@ -41,6 +41,13 @@ def _weights_with_biases(cfg, which, seed):
     return w
 
 
+def _write(tmp_path, fmt, cfg, w):
+    """(path, the tensors as stored) of cfg + w written as an F32 GGUF or a safetensors checkpoint."""
+    if fmt == "gguf":
+        return tmp_path / "m.gguf", tm.write_gguf(tmp_path / "m.gguf", cfg, w, qtype="F32")
+    return tmp_path / "ckpt", tm.write_safetensors_checkpoint(tmp_path / "ckpt", cfg, w)
+
+
 def _check(eng, ref, cfg):
     ids = np.random.default_rng(0).integers(0, cfg["vocab_size"], size=12).tolist()
     ctx = eng.new_context()
@@ -58,12 +65,7 @@ CASES = [("q",), ("k",), ("v",), ("o",), ("k", "v")]
 def test_partial_biases_match_reference(tmp_path, fmt, which):
     cfg = tm.tiny_config("llama")  # attention_bias false: nothing declared, biases applied when present
     w = _weights_with_biases(cfg, which, seed=11)
-    if fmt == "gguf":
-        stored = tm.write_gguf(tmp_path / "m.gguf", cfg, w, qtype="F32")
-        path = tmp_path / "m.gguf"
-    else:
-        stored = tm.write_safetensors_checkpoint(tmp_path / "ckpt", cfg, w)
-        path = tmp_path / "ckpt"
+    path, stored = _write(tmp_path, fmt, cfg, w)
     for n in PROJ:
         assert (f"model.layers.0.self_attn.{n}_proj.bias" in stored) == (n in which)
     eng = _engine(path)
@@ -77,12 +79,7 @@ def test_llama_attention_bias_includes_o_proj(tmp_path, fmt):
     cfg = tm.tiny_config("llama", attention_bias=True)
     w = tm.random_weights(cfg, seed=12)
     assert "model.layers.1.self_attn.o_proj.bias" in w
-    if fmt == "gguf":
-        stored = tm.write_gguf(tmp_path / "m.gguf", cfg, w, qtype="F32")
-        path = tmp_path / "m.gguf"
-    else:
-        stored = tm.write_safetensors_checkpoint(tmp_path / "ckpt", cfg, w)
-        path = tmp_path / "ckpt"
+    path, stored = _write(tmp_path, fmt, cfg, w)
     eng = _engine(path)
     assert eng.config.qkv_bias == (fmt == "safetensors")  # GGUF declares biases for qwen2 only
     _check(eng, reference_model(stored, cfg), cfg)
@@ -94,12 +91,8 @@ def test_declared_bias_missing_is_model_error(tmp_path, fmt, missing):
     cfg = tm.tiny_config("qwen2")
     w = tm.random_weights(cfg, seed=13)
     del w[f"model.layers.1.self_attn.{missing}_proj.bias"]
-    if fmt == "gguf":
-        tm.write_gguf(tmp_path / "m.gguf", cfg, w, qtype="F32")
-        path, name = tmp_path / "m.gguf", f"blk.1.attn_{missing}.bias"
-    else:
-        tm.write_safetensors_checkpoint(tmp_path / "ckpt", cfg, w)
-        path, name = tmp_path / "ckpt", f"model.layers.1.self_attn.{missing}_proj.bias"
+    path, _ = _write(tmp_path, fmt, cfg, w)
+    name = f"blk.1.attn_{missing}.bias" if fmt == "gguf" else f"model.layers.1.self_attn.{missing}_proj.bias"
     with pytest.raises(fastspec.ModelError, match=rf"missing tensor '{name}'"):
         _engine(path)
 
@@ -112,11 +105,7 @@ def test_mlp_bias_is_refused(tmp_path, fmt, proj):
     w = tm.random_weights(cfg, seed=14)
     rows = cfg["hidden_size"] if proj == "down" else cfg["intermediate_size"]
     w[f"model.layers.1.mlp.{proj}_proj.bias"] = np.ones(rows, dtype=np.float32)
-    if fmt == "gguf":
-        tm.write_gguf(tmp_path / "m.gguf", cfg, w, qtype="F32")
-        path, name = tmp_path / "m.gguf", f"blk.1.ffn_{proj}.bias"
-    else:
-        tm.write_safetensors_checkpoint(tmp_path / "ckpt", cfg, w)
-        path, name = tmp_path / "ckpt", f"model.layers.1.mlp.{proj}_proj.bias"
+    path, _ = _write(tmp_path, fmt, cfg, w)
+    name = f"blk.1.ffn_{proj}.bias" if fmt == "gguf" else f"model.layers.1.mlp.{proj}_proj.bias"
     with pytest.raises(fastspec.ModelError, match=rf"'{name}' \(an MLP bias"):
         _engine(path)

@@ -12,6 +12,7 @@ reproducer (libFuzzer writes it to the artifact folder shown). Skipped, saying w
 clang/libFuzzer or atheris is missing (CI: apt-get install clang libclang-rt-14-dev; pip atheris).
 The C++ harnesses are built once into FASTSPEC_FUZZ_BUILD (default ~/.cache/fastspec/fuzz-build).
 """
+import contextlib
 import fcntl
 import hashlib
 import importlib.util
@@ -34,20 +35,14 @@ PY = {"tokenizer": "gguf.dict", "chat_template": "jinja.dict"}
 pytestmark = pytest.mark.slow
 
 
-class _Lock:
-    """An exclusive file lock, so the pytest-xdist workers build and seed once."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.f = open(self.path, "w")
-        fcntl.flock(self.f, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.f, fcntl.LOCK_UN)
-        self.f.close()
+@contextlib.contextmanager
+def _locked(path):
+    """An exclusive file lock, so the pytest-xdist workers build and seed once (closing the file
+    releases it)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def _libfuzzer_missing():
@@ -78,7 +73,7 @@ def seeds():
         if os.path.exists(name):
             h.update(open(name, "rb").read())
     out = os.path.join(CACHE, "seeds-" + h.hexdigest()[:12])
-    with _Lock(os.path.join(CACHE, "seeds.lock")):
+    with _locked(os.path.join(CACHE, "seeds.lock")):
         if not os.path.exists(os.path.join(out, "complete")):
             shutil.rmtree(out, ignore_errors=True)
             make_seeds.write_corpora(out)
@@ -88,7 +83,7 @@ def seeds():
 
 @pytest.fixture(scope="module")
 def fuzz_build():
-    with _Lock(os.path.join(CACHE, "build.lock")):
+    with _locked(os.path.join(CACHE, "build.lock")):
         why = _libfuzzer_missing()
         if why:
             pytest.skip(why)

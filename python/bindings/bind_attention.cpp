@@ -20,9 +20,6 @@ namespace py = pybind11;
 namespace fastspec::py_bind {
 namespace {
 
-using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using I32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
-
 DType kv_dtype(const std::string& name) {
   if (name == "F32") return DType::F32;
   if (name == "F16") return DType::F16;

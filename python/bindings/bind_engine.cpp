@@ -35,7 +35,7 @@ void bind_engine(py::module_& m) {
       .def_readwrite("seed", &SamplingOptions::seed)
       .def_readwrite("max_tokens", &SamplingOptions::max_tokens);
 
-  m.def("processed_distribution", [](py::array_t<float, py::array::c_style | py::array::forcecast> logits,
+  m.def("processed_distribution", [](F32Array logits,
                                      const SamplingOptions& o) {
     if (logits.ndim() != 1) throw InvalidArgument("processed_distribution: logits must be 1-D [vocab]");
     sampling_options_check(o);
@@ -49,7 +49,7 @@ void bind_engine(py::module_& m) {
     return py::make_tuple(ids, probs);
   }, py::arg("logits"), py::arg("sampling"),
      "(ids ascending, probs) of the processed distribution (spec/sampler.h) for logits [vocab].");
-  m.def("sample_token", [](py::array_t<float, py::array::c_style | py::array::forcecast> logits,
+  m.def("sample_token", [](F32Array logits,
                            const SamplingOptions& o, double u) {
     sampling_options_check(o);
     if (o.temperature == 0.0f) return argmax(logits.data(), logits.shape(0));
@@ -58,14 +58,7 @@ void bind_engine(py::module_& m) {
      "The plain sampler with the uniform draw u in [0, 1) passed in (fixed-noise tests).");
 
   m.def("_dequantize_row", [](const std::string& type_name, py::bytes raw, int64_t n, bool fast) {
-    DType t = DType::F32;
-    bool found = false;
-    for (uint32_t id = 0; id < 64 && !found; ++id)
-      if (const DTypeTraits* tr = dtype_traits_from_ggml_id(id); tr && type_name == tr->name) {
-        t = static_cast<DType>(id);
-        found = true;
-      }
-    if (!found) throw InvalidArgument("unknown type " + type_name);
+    const DType t = dtype_by_name(type_name);
     std::string b = raw;
     const DTypeTraits* tr = dtype_traits(t);
     if (n % tr->block_size != 0 || static_cast<int64_t>(b.size()) != n / tr->block_size * tr->block_bytes)
@@ -110,9 +103,9 @@ void bind_engine(py::module_& m) {
       .def_readwrite("draft_min_prob", &SpecOptions::draft_min_prob)
       .def_readwrite("trace_path", &SpecOptions::trace_path);
 
-  m.def("rejection_sample", [](py::array_t<float, py::array::c_style | py::array::forcecast> p_logits,
-                               py::array_t<float, py::array::c_style | py::array::forcecast> q_probs,
-                               py::array_t<int32_t, py::array::c_style | py::array::forcecast> draft,
+  m.def("rejection_sample", [](F32Array p_logits,
+                               F32Array q_probs,
+                               I32Array draft,
                                const SamplingOptions& o,
                                py::array_t<double, py::array::c_style | py::array::forcecast> uniforms) {
     // p_logits [k+1, V], q_probs [k, V] (dense), draft [k], uniforms [k+1]

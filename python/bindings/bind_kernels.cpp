@@ -19,16 +19,16 @@
 namespace py = pybind11;
 
 namespace fastspec::py_bind {
-namespace {
-
-using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using U8Array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
 
 DType dtype_by_name(const std::string& name) {
   for (uint32_t id = 0; id < 64; ++id)
     if (const DTypeTraits* tr = dtype_traits_from_ggml_id(id); tr && name == tr->name) return static_cast<DType>(id);
   throw InvalidArgument("unknown type " + name);
 }
+
+namespace {
+
+using U8Array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
 
 cpu::Isa isa_by_name(const std::string& name) {
   cpu::Isa isa;
