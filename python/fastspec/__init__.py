@@ -24,6 +24,9 @@ from .inspect import inspect, ModelInfo  # noqa: E402
 from . import models  # noqa: E402
 from .tokenizer import Tokenizer  # noqa: E402
 from .engine import Engine, Generation  # noqa: E402
+from .export_hf import export  # noqa: E402
+from .quantizer import quantize  # noqa: E402  (imports torch only when it runs, method "awq")
+from .perplexity_eval import perplexity  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -33,4 +36,4 @@ def cuda_available() -> bool:
     return _core.cuda_device_count() > 0
 
 
-__all__ = ["Engine", "Generation", "Tokenizer", "inspect", "ModelInfo", "models", "FormatError", "ModelError", "cuda_available", "__version__"]
+__all__ = ["Engine", "Generation", "export", "quantize", "perplexity", "Tokenizer", "inspect", "ModelInfo", "models", "FormatError", "ModelError", "cuda_available", "__version__"]

@@ -5,6 +5,9 @@
     fastspec models [--fetch NAME]                        known models and the cache
     fastspec convert IN.gguf OUT.gguf --type q4_0         re-store a GGUF model as f16/q8_0/q4_0
     fastspec audit MODEL --draft D [--prompts N] [--samples N]   check that speculation is lossless
+    fastspec export MODEL OUT_DIR [--dtype f16|bf16|f32]  a GGUF model -> Hugging Face checkpoint folder
+    fastspec quantize IN_DIR OUT_DIR --method awq|rtn [--calib FILE] [--group 128]   int4 AutoAWQ checkpoint
+    fastspec perplexity MODEL TEXT_FILE [--context 512]   perplexity of a text (non-overlapping windows)
 """
 from __future__ import annotations
 
@@ -121,6 +124,42 @@ def _cmd_audit(args) -> int:
     return 0 if res.passed else 1
 
 
+def _cmd_export(args) -> int:
+    from .export_hf import export
+
+    sizes = export(args.model, args.out_dir, dtype=args.dtype)
+    print(f"wrote {args.out_dir} ({len(sizes)} tensors, {sum(sizes.values()) / 1e6:.1f} MB, {args.dtype})",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_quantize(args) -> int:
+    from .quantizer import quantize
+
+    r = quantize(args.in_dir, args.out_dir, args.method, calib=args.calib, group=args.group,
+                 n_samples=args.samples, seqlen=args.seqlen, search_tokens=args.search_tokens,
+                 clip=not args.no_clip, threads=args.threads)
+    msg = f"wrote {r.out_dir} ({r.method}, group {r.group}, {r.seconds:.0f} s)"
+    if r.errors:
+        rtn = sum(e[0] for e in r.errors.values())
+        awq = sum(e[1] for e in r.errors.values())
+        msg += f"; layer output error on the calibration tokens: AWQ {awq / rtn:.3f} x RTN's"
+    print(msg, file=sys.stderr)
+    return 0
+
+
+def _cmd_perplexity(args) -> int:
+    from .perplexity_eval import _progress_line, perplexity_windows
+
+    with open(args.text_file, encoding="utf-8") as f:
+        text = f.read()
+    r = perplexity_windows(args.model, text, args.context, max_windows=args.max_windows, threads=args.threads,
+                           precision=args.precision, progress=_progress_line if not args.quiet else None)
+    print(f"{r.perplexity:.4f}")
+    print(f"[{r.tokens} tokens scored in {r.windows} windows of {args.context}]", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastspec", description="fastspec: speculative-decoding inference engine")
     sub = p.add_subparsers(dest="command", required=True)
@@ -172,6 +211,33 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--threads", type=int, default=None)
     pa.add_argument("--context", type=int, default=2048)
     pa.set_defaults(func=_cmd_audit)
+    pe = sub.add_parser("export", help="write a GGUF model as a Hugging Face checkpoint folder")
+    pe.add_argument("model", help="GGUF file or known model name")
+    pe.add_argument("out_dir", help="folder to write (config.json, model.safetensors, tokenizer files)")
+    pe.add_argument("--dtype", default="f16", choices=["f16", "bf16", "f32"], help="tensor type (default f16)")
+    pe.set_defaults(func=_cmd_export)
+    pq = sub.add_parser("quantize", help="int4 AutoAWQ (GEMM) checkpoint from a Hugging Face checkpoint")
+    pq.add_argument("in_dir", help="Hugging Face checkpoint folder (F32/F16/BF16; see `fastspec export`)")
+    pq.add_argument("out_dir", help="folder to write")
+    pq.add_argument("--method", required=True, choices=["awq", "rtn"],
+                    help="awq: activation-aware scale + clip search; rtn: round to nearest (the baseline)")
+    pq.add_argument("--calib", default=None, help="calibration text file (default: the packaged Jargon File excerpt)")
+    pq.add_argument("--group", type=int, default=128, help="inputs per scale/zero group (default 128)")
+    pq.add_argument("--samples", type=int, default=32, help="calibration windows (default 32)")
+    pq.add_argument("--seqlen", type=int, default=512, help="tokens per calibration window (default 512)")
+    pq.add_argument("--search-tokens", type=int, default=2048, help="tokens judging each scale candidate (default 2048)")
+    pq.add_argument("--no-clip", action="store_true", help="skip the clipping search")
+    pq.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    pq.set_defaults(func=_cmd_quantize)
+    pp = sub.add_parser("perplexity", help="perplexity of a text file under a model (prints it on stdout)")
+    pp.add_argument("model", help="path or known name (GGUF, safetensors, AWQ checkpoint)")
+    pp.add_argument("text_file", help="UTF-8 text")
+    pp.add_argument("--context", type=int, default=512, help="tokens per window (default 512)")
+    pp.add_argument("--max-windows", type=int, default=None, help="score only the first N windows")
+    pp.add_argument("--precision", default=None, choices=["q8", "f32"], help="engine precision (default: q8)")
+    pp.add_argument("--threads", type=int, default=None)
+    pp.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    pp.set_defaults(func=_cmd_perplexity)
     return p
 
 
@@ -181,7 +247,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         return args.func(args)
-    except (FormatError, ModelError, ValueError, FileNotFoundError, RuntimeError) as e:
+    except (FormatError, ModelError, ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
         print(f"fastspec: error: {e}", file=sys.stderr)
         return 2
 

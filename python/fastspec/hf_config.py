@@ -15,6 +15,10 @@ _ARCH_CLASS = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gemma3
 TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 
 
+def _int_if_whole(x):
+    return int(x) if float(x).is_integer() else x  # transformers' Gemma3 config wants an int here
+
+
 def model_type_of(cfg, where: str) -> str:
     mt = _MODEL_TYPES.get(cfg.architecture)
     if mt is None:
@@ -57,7 +61,7 @@ def hf_config(cfg, metadata: dict, dtype: str, where: str, *, has_bias: bool = F
     else:  # gemma3_text
         pattern = cfg.sliding_window_pattern or 6
         out.update(hidden_activation="gelu_pytorch_tanh", attention_bias=False,
-                   query_pre_attn_scalar=cfg.query_pre_attn_scalar or cfg.head_dim,
+                   query_pre_attn_scalar=_int_if_whole(cfg.query_pre_attn_scalar or cfg.head_dim),
                    rope_local_base_freq=cfg.rope_local_theta or 10000.0,
                    sliding_window=cfg.sliding_window or None, sliding_window_pattern=pattern,
                    layer_types=["sliding_attention" if cfg.sliding_window and (i + 1) % pattern else "full_attention"
