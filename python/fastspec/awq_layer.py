@@ -3,13 +3,15 @@
 For layer l, with the float model's activations x entering it:
   1. run the float layer once: the inputs of its linears (h1, core, h2, act) and its output, which
      is the next layer's input;
-  2. search scales (awq_search.search_scale) on the original weights, each group judged on its
-     module: s_qkv on self_attn(h1) (o_proj kept float), s_vo on o_proj(core) when v and o have
-     matching shapes (no grouped-query attention), s_gu on the MLP(h2), s_down on down_proj(act);
+  2. search scales (awq_search.search_scale), each group judged on its module with only that group
+     quantized: s_down on down_proj(act), s_gu on the MLP(h2), s_vo on o_proj(core) when v and o
+     have matching shapes (no grouped-query attention), s_qkv on self_attn(h1) (o_proj float) --
+     in that order, so that gate/up's search sees up's rows already divided by s_down, and q/k/v's
+     sees v's rows divided by s_vo;
   3. fold them: stored W = diag(1/s_out) W diag(s_in) (s_out: v rows by s_vo, up rows by s_down),
      ln1 /= s_qkv, ln2 /= s_gu, v bias /= s_vo;
   4. clipping (awq_search.search_clip) for v, o, gate, up, down on the stored weights with the
-     stored-basis inputs x / s_in;
+     stored-basis inputs x / s_in, kept for a group only when it lowers that group's module error;
   5. measure each group's output error with only that group quantized, AWQ (effective weights
      diag(s_out) Q(stored) diag(1/s_in)) and RTN (Q(W)), on the search tokens.
 Yields (l, {HF name: float32 ndarray to store}, {group: (rtn error, awq error)}); quantize.py packs.
@@ -67,39 +69,61 @@ def quantize_layers(info, cfg, ids: np.ndarray, group: int, *, search_tokens: in
             run_gu = lambda qs: L.down(L.act(fs["h2"], *qs))  # noqa: E731
             run_d = lambda qs: L.down(fs["act"], qs[0])  # noqa: E731
 
-            # 2. scale searches on the original weights
-            s_qkv, _, rtn_qkv = search_scale(x_mean(f["h1"]), [W[q_], W[k_], W[v_]], group, run_qkv, ref_attn, n_grid)
+            # 2. scale searches, later groups first: a group's search sees the row scales that the
+            #    next group folds into its weights (down -> up rows, o -> v rows)
+            n_out = {lin: W[lin].shape[0] for lin in W}
+            s_d, _, rtn_d = search_scale(x_mean(f["act"]), [W[d_]], group, run_d, ref_mlp, n_grid)
+            s_gu, _, rtn_gu = search_scale(x_mean(f["h2"]), [W[g_], W[u_]], group, run_gu, ref_mlp, n_grid,
+                                           s_outs=[None, s_d])
             vo = W[v_].shape == W[o_].shape
             if vo:
                 s_vo, _, rtn_o = search_scale(x_mean(f["core"]), [W[o_]], group, run_o, ref_attn, n_grid)
             else:
                 s_vo = torch.ones(W[o_].shape[1])
                 rtn_o = mse(run_o([fake_quant(W[o_], group)]), ref_attn)
-            s_gu, _, rtn_gu = search_scale(x_mean(f["h2"]), [W[g_], W[u_]], group, run_gu, ref_mlp, n_grid)
-            s_d, _, rtn_d = search_scale(x_mean(f["act"]), [W[d_]], group, run_d, ref_mlp, n_grid)
+            s_qkv, _, rtn_qkv = search_scale(x_mean(f["h1"]), [W[q_], W[k_], W[v_]], group, run_qkv, ref_attn,
+                                             n_grid, s_outs=[None, None, s_vo if vo else None])
+            if vo:  # s = 1 in the searches above is not RTN once rows are scaled: measure RTN itself
+                rtn_qkv = mse(run_qkv([fake_quant(W[lin], group) for lin in (q_, k_, v_)]), ref_attn)
+            rtn_gu = mse(run_gu([fake_quant(W[g_], group), fake_quant(W[u_], group)]), ref_mlp)
 
             # 3. fold: s_in / s_out per linear
-            ones = lambda n: torch.ones(n)  # noqa: E731
             s_in = {q_: s_qkv, k_: s_qkv, v_: s_qkv, o_: s_vo, g_: s_gu, u_: s_gu, d_: s_d}
-            s_out = {q_: ones(W[q_].shape[0]), k_: ones(W[k_].shape[0]), v_: s_vo if vo else ones(W[v_].shape[0]),
-                     o_: ones(W[o_].shape[0]), g_: ones(W[g_].shape[0]), u_: s_d, d_: ones(W[d_].shape[0])}
+            s_out = {lin: torch.ones(n_out[lin]) for lin in W}
+            s_out[u_] = s_d
+            if vo:
+                s_out[v_] = s_vo
             stored = {lin: W[lin] / s_out[lin][:, None] * s_in[lin][None, :] for lin in W}
             inputs = {q_: "h1", k_: "h1", v_: "h1", o_: "core", g_: "h2", u_: "h2", d_: "act"}
 
-            # 4. clipping on the stored weights with stored-basis inputs
+            def effective(lin):
+                return fake_quant(stored[lin], group) * s_out[lin][:, None] / s_in[lin][None, :]
+
+            groups = {"qkv": ((q_, k_, v_), run_qkv, ref_attn), "o": ((o_,), run_o, ref_attn),
+                      "gate_up": ((g_, u_), run_gu, ref_mlp), "down": ((d_,), run_d, ref_mlp)}
+
+            def group_error(gname):
+                lins, run, ref = groups[gname]
+                return mse(run([effective(lin) for lin in lins]), ref)
+
+            # 4. clipping on the stored weights with stored-basis inputs; kept per group only when
+            #    it lowers the group's module error (the clip search judges partial dot products)
             if clip:
-                for lin in (v_, o_, g_, u_, d_):
-                    xin = flat(f[inputs[lin]])
-                    step = max(1, xin.shape[0] // clip_tokens)
-                    xin = xin[::step] / s_in[lin][None, :]
-                    stored[lin] = apply_clip(stored[lin], search_clip(stored[lin], xin, group, n_grid), group)
+                for gname in ("o", "gate_up", "down", "qkv"):
+                    lins = [lin for lin in groups[gname][0] if lin in (v_, o_, g_, u_, d_)]
+                    before = {lin: stored[lin] for lin in lins}
+                    err0 = group_error(gname)
+                    for lin in lins:
+                        xin = flat(f[inputs[lin]])
+                        step = max(1, xin.shape[0] // clip_tokens)
+                        xin = xin[::step] / s_in[lin][None, :]
+                        stored[lin] = apply_clip(stored[lin], search_clip(stored[lin], xin, group, n_grid), group)
+                    if group_error(gname) > err0:
+                        stored.update(before)
 
             # 5. errors with only one group quantized (effective weights in the original basis)
-            eff = {lin: fake_quant(stored[lin], group) * s_out[lin][:, None] / s_in[lin][None, :] for lin in W}
-            errs = {"qkv": (rtn_qkv, mse(run_qkv([eff[q_], eff[k_], eff[v_]]), ref_attn)),
-                    "o": (rtn_o, mse(run_o([eff[o_]]), ref_attn)),
-                    "gate_up": (rtn_gu, mse(run_gu([eff[g_], eff[u_]]), ref_mlp)),
-                    "down": (rtn_d, mse(run_d([eff[d_]]), ref_mlp))}
+            rtn = {"qkv": rtn_qkv, "o": rtn_o, "gate_up": rtn_gu, "down": rtn_d}
+            errs = {gname: (rtn[gname], group_error(gname)) for gname in groups}
 
             out = {pre + lin + ".weight": stored[lin].numpy() for lin in W}
             for n, t in w.items():

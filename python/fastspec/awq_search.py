@@ -5,15 +5,15 @@
 - `search_scale(x_mean, ws, run, ref, n_grid)`: per input channel scales s = x_mean^alpha,
   normalized by sqrt(max(s) * min(s)), alpha on the grid 0, 1/n_grid, ..., 1; each candidate
   quantizes every W of the group as Q(W diag(s)) diag(s)^-1 and runs the module; the alpha with
-  the smallest mean squared output error wins. alpha = 0 is s = 1, plain round-to-nearest, so the
-  chosen scales never do worse than RTN on the search tokens.
+  the smallest mean squared output error wins. alpha = 0 is s = 1, plain round-to-nearest (unless
+  `s_outs` rows are scaled), so the chosen scales never do worse than RTN on the search tokens.
 - `search_clip(w, x, group, n_grid, max_shrink)`: per (output, group) the clipping range
   max|w| * (1 - i/n_grid), i < max_shrink * n_grid, that minimizes the error of the group's partial
   dot products x_g . w_g over sampled tokens (i = 0 is no clipping).
 """
 from __future__ import annotations
 
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -34,10 +34,21 @@ def mse(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).float().pow(2).mean())
 
 
+def quant_scaled(w: torch.Tensor, s_in: torch.Tensor, s_out: Optional[torch.Tensor], group: int) -> torch.Tensor:
+    """The effective weight of W stored as diag(1/s_out) W diag(s_in) and quantized:
+    diag(s_out) Q(stored) diag(1/s_in)."""
+    if s_out is None:
+        return fake_quant(w * s_in[None, :], group) / s_in[None, :]
+    return fake_quant(w / s_out[:, None] * s_in[None, :], group) * s_out[:, None] / s_in[None, :]
+
+
 def search_scale(x_mean: torch.Tensor, ws: Sequence[torch.Tensor], group: int,
                  run: Callable[[List[torch.Tensor]], torch.Tensor], ref: torch.Tensor,
-                 n_grid: int = 20) -> Tuple[torch.Tensor, float, float]:
-    """-> (best scales [in], best error, error at s = 1). run(quantized ws) -> the module output."""
+                 n_grid: int = 20, s_outs: Optional[Sequence[Optional[torch.Tensor]]] = None
+                 ) -> Tuple[torch.Tensor, float, float]:
+    """-> (best scales [in], best error, error at s = 1). run(quantized ws) -> the module output.
+    s_outs: per weight, row scales already decided (a later group's scale folded into its rows)."""
+    s_outs = list(s_outs) if s_outs is not None else [None] * len(ws)
     best_s, best_err, rtn_err = torch.ones_like(x_mean), float("inf"), float("nan")
     for i in range(n_grid + 1):
         alpha = i / n_grid
@@ -47,7 +58,7 @@ def search_scale(x_mean: torch.Tensor, ws: Sequence[torch.Tensor], group: int,
             s = torch.ones_like(x_mean)
         if not torch.isfinite(s).all():
             continue
-        qs = [fake_quant(w * s[None, :], group) / s[None, :] for w in ws]
+        qs = [quant_scaled(w, s, so, group) for w, so in zip(ws, s_outs)]
         err = mse(run(qs), ref)
         if alpha == 0:
             rtn_err = err
