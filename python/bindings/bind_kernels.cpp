@@ -11,6 +11,7 @@
 #include "backend/cpu/dequant_fast.h"
 #include "backend/cpu/isa.h"
 #include "backend/cpu/qdot.h"
+#include "backend/cpu/qpack.h"
 #include "backend/cpu/thread_pool.h"
 #include "bindings.h"
 #include "fastspec/status.h"
@@ -124,6 +125,26 @@ void bind_kernels(py::module_& m) {
      "Test hook: x float32 [T, n] -> (codes int8 [T, q_stride], scales float32 [T, d_stride], "
      "sums int32 [T, s_stride]) in the Q8 (32-blocks) or Q8K (256-blocks) activation format.");
 
+  m.def("_qpack_roundtrip", [](const std::string& type_name, U8Array w) {
+    const DType t = dtype_by_name(type_name);
+    if (!cpu::qpack_type(t)) throw InvalidArgument("type " + type_name + " has no panel layout");
+    if (w.ndim() != 2) throw InvalidArgument("w must be uint8 [rows, row_bytes]");
+    const int64_t rows = w.shape(0);
+    const uint64_t rb = static_cast<uint64_t>(w.shape(1));
+    std::vector<uint8_t> packed(cpu::qpack_bytes(rows, rb));
+    for (int64_t r0 = 0; r0 < rows; r0 += cpu::kPanelRows)
+      cpu::qpack_panel(t, w.data() + r0 * rb, rb, std::min<int64_t>(cpu::kPanelRows, rows - r0), packed.data() + r0 * rb);
+    py::array_t<uint8_t> back({rows, static_cast<int64_t>(rb)});
+    for (int64_t r = 0; r < rows; ++r) cpu::qunpack_row(t, packed.data(), rb, r, back.mutable_data() + r * rb);
+    const int64_t cols = static_cast<int64_t>(rb) / dtype_traits(t)->block_bytes * 32;
+    py::array_t<float> deq({rows, cols});
+    for (int64_t r = 0; r < rows; ++r)
+      cpu::dequant_packed_row(t, packed.data(), rb, cols, r, deq.mutable_data() + r * cols);
+    return py::make_tuple(back, deq);
+  }, py::arg("type"), py::arg("w"),
+     "Test hook: stored rows uint8 [rows, row_bytes] -> packed into 16-row panels (qpack.h) -> "
+     "(rows unpacked back, uint8 [rows, row_bytes]; rows dequantized from the panels, float32 [rows, cols]).");
+
   m.def("_qdot", [](const std::string& type_name, U8Array w, F32Array x, const std::string& isa) {
     const DType t = dtype_by_name(type_name);
     cpu::QType qt;
@@ -131,24 +152,34 @@ void bind_kernels(py::module_& m) {
     if (!cpu::qtype_of(t, &qt) || !cpu::act_format_for(t, &f))
       throw InvalidArgument("type " + type_name + " has no integer dot");
     const cpu::QKernels& k = cpu::qkernels(isa_by_name(isa));
-    const cpu::QDotFn fn = k.dot[static_cast<int>(qt)];
+    const cpu::QRowsFn fn = k.rows[static_cast<int>(qt)];
     if (!fn) throw InvalidArgument("no integer dot kernel for " + type_name + " on " + isa);
     if (w.ndim() != 2 || x.ndim() != 2) throw InvalidArgument("w must be uint8 [rows, row_bytes], x float32 [T, n]");
     const DTypeTraits* tr = dtype_traits(t);
     const int64_t rows = w.shape(0), T = x.shape(0), n = x.shape(1);
+    const uint64_t rb = static_cast<uint64_t>(w.shape(1));
     if (n % tr->block_size != 0 || w.shape(1) != n / tr->block_size * tr->block_bytes)
       throw InvalidArgument("_qdot: w rows of " + std::to_string(w.shape(1)) + " bytes do not hold " +
                             std::to_string(n) + " " + type_name + " values");
+    // the 32-element types run on 16-row panels, packed as the backend packs them at load
+    std::vector<uint8_t> packed;
+    const uint8_t* wd = w.data();
+    if (cpu::qpack_type(t)) {
+      packed.resize(cpu::qpack_bytes(rows, rb));
+      for (int64_t r0 = 0; r0 < rows; r0 += cpu::kPanelRows)
+        cpu::qpack_panel(t, w.data() + r0 * rb, rb, std::min<int64_t>(cpu::kPanelRows, rows - r0),
+                         packed.data() + r0 * rb);
+      wd = packed.data();
+    }
     ActBuf b = quantize(k, f, x);
     py::array_t<float> y({T, rows});
     const cpu::ActQ a = b.view();
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows) {
-        cpu::ActQ at = a;
-        at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride;
-        const int64_t tn = std::min<int64_t>(cpu::kQDotMaxRows, T - t0);
-        fn(w.data() + r * w.shape(1), at, tn, y.mutable_data() + t0 * rows + r, rows);
-      }
+    for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows) {
+      cpu::ActQ at = a;
+      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride;
+      const int64_t tn = std::min<int64_t>(cpu::kQDotMaxRows, T - t0);
+      fn(wd, static_cast<int64_t>(rb), rows, at, tn, y.mutable_data() + t0 * rows, rows, 1);
+    }
     return y;
   }, py::arg("type"), py::arg("w"), py::arg("x"), py::arg("isa"),
      "Test hook: y float32 [T, rows] = integer dot of each stored weight row with each row of x "

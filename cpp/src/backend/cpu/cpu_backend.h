@@ -3,6 +3,7 @@
 // matmul inputs, per-thread scratch); the ops allocate nothing.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -70,6 +71,7 @@ class CpuBackend final : public Backend {
     void* p;
     size_t bytes;
   };
+  uint8_t* arena_alloc(size_t bytes, const std::string& name);  // 64-byte aligned, in regions_
   std::vector<Region> regions_;  // arenas of the weights copied at load (cpu_weights.cpp)
   size_t arena_used_ = 0;        // bytes used in regions_.back()
   int64_t max_rows_ = 0, max_cols_ = 0;

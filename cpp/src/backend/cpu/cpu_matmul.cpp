@@ -63,7 +63,7 @@ void CpuBackend::quantize_inputs(const float* x, int64_t T, int64_t cols, const 
   for (int i = 0; i < n_ws; ++i) {
     ActFormat f;
     QType qt;
-    if (act_format_for(ws[i]->type, &f) && qtype_of(ws[i]->type, &qt) && k.dot[static_cast<int>(qt)])
+    if (act_format_for(ws[i]->type, &f) && qtype_of(ws[i]->type, &qt) && k.rows[static_cast<int>(qt)])
       has[static_cast<int>(f)] = true;
   }
   for (int f = 0; f < 2; ++f) {
@@ -93,6 +93,7 @@ CpuBackend::RowDot CpuBackend::row_dot(const Weight& w, const ActQ* views, const
   ActFormat f;
   QType qt;
   if (act_format_for(w.type, &f) && has[static_cast<int>(f)] && qtype_of(w.type, &qt)) {
+    // (a packed weight always has its integer kernel: prepare_weight packs only in q8 precision)
     rd.fn = qkernels(isa_active()).rows[static_cast<int>(qt)];
     rd.a = &views[static_cast<int>(f)];
   }
@@ -117,7 +118,7 @@ void CpuBackend::dot_rows(const RowDot& rd, int64_t r0, int64_t r1, const float*
   float* row = tmp_[static_cast<size_t>(thread)].data() + 2 * max_rows_ * kRowsPerTask;
   for (int64_t r = r0; r < r1; ++r) {
     float* yr = y + (r - r0) * y_r;
-    if (w.type != DType::AWQ_INT4 &&
+    if (w.type != DType::AWQ_INT4 && !w.packed &&
         dot_rows_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, T, w.cols, yr, y_t))
       continue;
     dequant_weight_row(w, r, row);

@@ -7,18 +7,15 @@
 //   Q8K  (for the 256-element K-quant blocks Q4_K Q5_K Q6_K):
 //        x[i] ~ d[B] * q[i], B = i / 256 (same rule over 256 elements), s[j] = sum of q over the
 //        16 elements of group j = i / 16.
-// A weight row w[n] (stored blocks) is dotted with T activation rows at once (the weight row is
-// decoded once for all T rows): y[t * y_stride] = sum over blocks of d_b * da_b * (integer dot).
+// Weights are dotted with T activation rows at once (the weights are decoded once for all T rows).
 // The float accumulation order is part of the contract, so that every ISA path is bit-exact with the
 // scalar reference and a row's result never depends on T (batch invariance).
-// 32-element types (codes c as stored: 0..15, 0..31, or signed -128..127 for Q8_0):
-//   each block b splits into 8 lanes of 4 elements; P_bl = exact integer sum of c * a over lane l;
-//   s_b = d_b * da_b;  acc[(b % 2) * 8 + l] = fma(s_b, float(P_bl), .)  in block order (16 lanes:
-//   a 512-bit register takes a pair of blocks), folded as acc[l] + acc[8 + l] before C;
-//   Q4_0 / Q5_0 (value = c - off, off = 8 / 16):  aux[b % 8] += s_b * float(S_b(a))
-//   Q4_1 / Q5_1 (value = d c + m):                 aux[b % 8] += m_b * (da_b * float(S_b(a)))
-//   y = C(fold(acc)) - off * C(aux)  |  C(fold(acc)) + C(aux)  |  C(fold(acc)) (Q8_0), all start at +0,
-//   C(v) = ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)), S_b(a) = the activation block sum.
+// 32-element types, packed in 16-row panels at load (qpack.h; codes c unsigned as packed: 0..15,
+// 0..31, or the signed Q8_0 value + 128), per output row j and activation row t:
+//   P_bj = sum_k (c_jk - off) * a_k, exact (off = 8 Q4_0, 16 Q5_0, 128 Q8_0, 0 Q4_1 / Q5_1)
+//   acc_j = +0; for each block b in order: acc_j = fma(d_jb * da_b, float(P_bj), acc_j)
+//   Q4_1 / Q5_1 (value = d c + m), after that:   acc_j = fma(m_jb, da_b * float(S_b(a)), acc_j)
+//   y = acc_j; S_b(a) = the activation block sum.
 // K-quants: per 256-block b, v_b from exact integer sums (below); acc[b % 8] += v_b; y = C(acc).
 //   Q4_K, Q5_K (8 sub-blocks j of 32, 6-bit scale sc_j and min m_j):
 //         v = (d*da) * float(S_j sc_j * S(q a)) - (dmin*da) * float(S_j m_j * S(a))
@@ -57,10 +54,13 @@ struct ActQ {
 constexpr int64_t kQDotMaxRows = 64;
 
 // y[t * y_stride] = dot(weight row w, activation row t) for t < T (1 <= T <= kQDotMaxRows).
+// K-quants only (stored rows); the 32-element types have panel kernels (rows[]) only.
 using QDotFn = void (*)(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y_stride);
 // Rows [0, n_rows) of a weight matrix (row r at w + r * row_bytes), T <= kQDotMaxRows:
 //   y[t * y_t + r * y_r] = dot(weight row r, activation row t)
 // The same arithmetic per (row, t) as QDotFn; one call per task keeps the dispatch off the rows.
+// 32-element types: w is packed (qpack.h), starts at a panel (n_rows counted from there) and
+// y_r == 1; rows past n_rows in the last panel are not written.
 using QRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y,
                          int64_t y_t, int64_t y_r);
 
@@ -81,8 +81,8 @@ bool qtype_of(DType t, QType* out);  // false for types without an integer dot
 
 struct QKernels {
   const char* isa = "";
-  QDotFn dot[static_cast<int>(QType::count)] = {};  // nullptr: this ISA has no kernel (use scalar)
-  QRowsFn rows[static_cast<int>(QType::count)] = {};  // the same kernels over a range of rows
+  QDotFn dot[static_cast<int>(QType::count)] = {};    // K-quants: one stored row
+  QRowsFn rows[static_cast<int>(QType::count)] = {};  // a range of rows; nullptr: use scalar's
   QuantFn quant[2] = {};                             // by ActFormat
 };
 

@@ -1,12 +1,14 @@
 // The scalar reference of the integer-dot path (qdot.h has the formulas and the accumulation
 // contract): activation quantizers, the 32-block dots, the layouts and the per-ISA table.
 // Portable C++ with -ffp-contract=off: every SIMD path must reproduce these bits.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
 
 #include "backend/cpu/dequant.h"
 #include "backend/cpu/qdot.h"
+#include "backend/cpu/qpack.h"
 #include "fastspec/status.h"
 
 namespace fastspec::cpu {
@@ -89,86 +91,81 @@ void quant_q8k_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d,
 
 namespace {
 
-// Codes of one 32-weight block as stored (unsigned, before the offset) and its scale/min.
-struct Block32 {
-  int code[32];
-  float d, m;
-};
-
+// The codes of one stored 32-block, signed (Q8_0) or unsigned as stored.
 template <QType Q>
-void decode32(const uint8_t* b, Block32* o) {
-  o->m = 0.0f;
+void decode_codes(const uint8_t* b, int code[32]) {
   if (Q == QType::q8_0) {
-    o->d = fp16_load(b);
-    for (int i = 0; i < 32; ++i) o->code[i] = static_cast<int8_t>(b[2 + i]);
+    for (int k = 0; k < 32; ++k) code[k] = static_cast<int8_t>(b[2 + k]) + 128;  // as packed
     return;
   }
   const bool has_min = Q == QType::q4_1 || Q == QType::q5_1;
   const bool five = Q == QType::q5_0 || Q == QType::q5_1;
-  o->d = fp16_load(b);
-  if (has_min) o->m = fp16_load(b + 2);
   const int hdr = has_min ? 4 : 2;
   uint32_t qh = 0;
   if (five) std::memcpy(&qh, b + hdr, 4);
   const uint8_t* qs = b + hdr + (five ? 4 : 0);
-  for (int j = 0; j < 16; ++j) {
-    o->code[j] = (qs[j] & 0x0f) | (five ? static_cast<int>(((qh >> j) & 1u) << 4) : 0);
-    o->code[j + 16] = (qs[j] >> 4) | (five ? static_cast<int>(((qh >> (j + 16)) & 1u) << 4) : 0);
+  for (int k = 0; k < 16; ++k) {
+    code[k] = (qs[k] & 0x0f) | (five ? static_cast<int>(((qh >> k) & 1u) << 4) : 0);
+    code[k + 16] = (qs[k] >> 4) | (five ? static_cast<int>(((qh >> (k + 16)) & 1u) << 4) : 0);
   }
 }
 
 template <QType Q>
-constexpr int offset32() {  // the code offset of Q4_0 / Q5_0 (value = code - offset)
-  return Q == QType::q4_0 ? 8 : Q == QType::q5_0 ? 16 : 0;
+constexpr int offset32() {  // value = code - offset (qpack.h codes: Q8_0 is stored + 128)
+  return Q == QType::q4_0 ? 8 : Q == QType::q5_0 ? 16 : Q == QType::q8_0 ? 128 : 0;
 }
 
+// Panel rows [0, n_rows) of packed weights w (qpack.h), T activation rows; qdot.h's formula, per
+// output row j: acc = fma(d_j * da_b, float(P_bj), acc) [, acc = fma(m_j, da_b * float(S_b), acc)]
+// over blocks b in order, P_bj = sum_k (code(j, k) - off) * a_k exact.
 template <QType Q, int Bytes>
-void dot32_scalar(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y_stride) {
-  // qdot.h: lane l of block b holds P = sum of 4 code * activation products;
-  // acc[(b % 2) * 8 + l] = fma(s, P, .) with s = d * da; the offset / min terms go to aux[b % 8].
+void rows32_scalar(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y,
+                   int64_t y_t, int64_t y_r) {
+  constexpr DType kType = Q == QType::q4_0 ? DType::Q4_0 : Q == QType::q4_1 ? DType::Q4_1
+                        : Q == QType::q5_0 ? DType::Q5_0 : Q == QType::q5_1 ? DType::Q5_1 : DType::Q8_0;
   constexpr bool kMin = Q == QType::q4_1 || Q == QType::q5_1;
   constexpr int kOff = offset32<Q>();
   const int64_t nb = a.lay.n / 32;
-  for (int64_t t = 0; t < T; ++t) {
-    const int8_t* q = a.q + t * a.lay.q_stride;
-    const float* da = a.d + t * a.lay.d_stride;
-    const int32_t* sa = a.s + t * a.lay.s_stride;
-    float acc[16] = {}, aux[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  uint8_t stored[kPanelRows][Bytes];  // block b of the 16 rows, in the stored format
+  for (int64_t p0 = 0; p0 < n_rows; p0 += kPanelRows) {
+    const uint8_t* panel = w + p0 * row_bytes;
+    const int64_t valid = std::min<int64_t>(kPanelRows, n_rows - p0);
+    float acc[kQDotMaxRows][kPanelRows] = {};
     for (int64_t b = 0; b < nb; ++b) {
-      Block32 blk;
-      decode32<Q>(w + b * Bytes, &blk);
-      const float sc = blk.d * da[b];
-      for (int l = 0; l < 8; ++l) {
-        int32_t p = 0;
-        for (int k = 0; k < 4; ++k) p += blk.code[4 * l + k] * q[32 * b + 4 * l + k];
-        float& lane = acc[(b % 2) * 8 + l];
-        lane = std::fma(sc, static_cast<float>(p), lane);
+      int code[kPanelRows][32];
+      float d[kPanelRows], m[kPanelRows];
+      for (int j = 0; j < kPanelRows; ++j) {
+        qunpack_block(kType, panel + b * kPanelRows * Bytes, j, stored[j]);
+        d[j] = fp16_load(stored[j]);
+        m[j] = kMin ? fp16_load(stored[j] + 2) : 0.0f;
+        decode_codes<Q>(stored[j], code[j]);
       }
-      if (kMin) aux[b % 8] += blk.m * (da[b] * static_cast<float>(sa[b]));
-      else if (kOff) aux[b % 8] += sc * static_cast<float>(sa[b]);
+      for (int64_t t = 0; t < T; ++t) {
+        const int8_t* q = a.q + t * a.lay.q_stride + 32 * b;
+        const float da = a.d[t * a.lay.d_stride + b];
+        const int32_t s = a.s[t * a.lay.s_stride + b];
+        for (int j = 0; j < kPanelRows; ++j) {
+          int32_t p = -kOff * s;
+          for (int k = 0; k < 32; ++k) p += code[j][k] * q[k];
+          float& r = acc[t][j];
+          r = std::fma(d[j] * da, static_cast<float>(p), r);
+          if (kMin) r = std::fma(m[j], da * static_cast<float>(s), r);
+        }
+      }
     }
-    float folded[8];
-    for (int l = 0; l < 8; ++l) folded[l] = acc[l] + acc[8 + l];
-    float r = qdot_combine(folded);
-    if (kMin) r = r + qdot_combine(aux);
-    else if (kOff) r = r - static_cast<float>(kOff) * qdot_combine(aux);
-    y[t * y_stride] = r;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < valid; ++j) y[t * y_t + (p0 + j) * y_r] = acc[t][j];
   }
 }
 
 }  // namespace
 
-void fill_scalar_32(QKernels& k) {
-  k.dot[static_cast<int>(QType::q4_0)] = dot32_scalar<QType::q4_0, 18>;
-  k.rows[static_cast<int>(QType::q4_0)] = qdot_rows<dot32_scalar<QType::q4_0, 18>>;
-  k.dot[static_cast<int>(QType::q4_1)] = dot32_scalar<QType::q4_1, 20>;
-  k.rows[static_cast<int>(QType::q4_1)] = qdot_rows<dot32_scalar<QType::q4_1, 20>>;
-  k.dot[static_cast<int>(QType::q5_0)] = dot32_scalar<QType::q5_0, 22>;
-  k.rows[static_cast<int>(QType::q5_0)] = qdot_rows<dot32_scalar<QType::q5_0, 22>>;
-  k.dot[static_cast<int>(QType::q5_1)] = dot32_scalar<QType::q5_1, 24>;
-  k.rows[static_cast<int>(QType::q5_1)] = qdot_rows<dot32_scalar<QType::q5_1, 24>>;
-  k.dot[static_cast<int>(QType::q8_0)] = dot32_scalar<QType::q8_0, 34>;
-  k.rows[static_cast<int>(QType::q8_0)] = qdot_rows<dot32_scalar<QType::q8_0, 34>>;
+void fill_scalar_32(QKernels& k) {  // packed panels (qpack.h): rows[] only
+  k.rows[static_cast<int>(QType::q4_0)] = rows32_scalar<QType::q4_0, 18>;
+  k.rows[static_cast<int>(QType::q4_1)] = rows32_scalar<QType::q4_1, 20>;
+  k.rows[static_cast<int>(QType::q5_0)] = rows32_scalar<QType::q5_0, 22>;
+  k.rows[static_cast<int>(QType::q5_1)] = rows32_scalar<QType::q5_1, 24>;
+  k.rows[static_cast<int>(QType::q8_0)] = rows32_scalar<QType::q8_0, 34>;
 }
 
 const QKernels* qkernels_scalar() {
@@ -198,7 +195,7 @@ const QKernels& qkernels(Isa isa) {
       tables[i] = src[i] ? *src[i] : *src[0];
       if (!src[i]) tables[i].isa = "scalar";
       for (int k = 0; k < static_cast<int>(QType::count); ++k)
-        if (!tables[i].dot[k]) tables[i].dot[k] = src[0]->dot[k], tables[i].rows[k] = src[0]->rows[k];
+        if (!tables[i].rows[k]) tables[i].dot[k] = src[0]->dot[k], tables[i].rows[k] = src[0]->rows[k];
       for (int k = 0; k < 2; ++k)
         if (!tables[i].quant[k]) tables[i].quant[k] = src[0]->quant[k];
     }

@@ -1,0 +1,177 @@
+// 16-row panels of the 32-element block types: packing at load and the exact inverse (qpack.h).
+#include "backend/cpu/qpack.h"
+
+#include <cstring>
+
+#include "backend/cpu/dequant.h"
+#include "fastspec/status.h"
+
+namespace fastspec::cpu {
+namespace {
+
+// Where the parts of one stored block are.
+struct Fmt {
+  int bytes = 0;      // stored block bytes
+  bool min = false;   // f16 m after d
+  bool five = false;  // uint32 of fifth bits after the header
+  bool q8 = false;    // 32 signed bytes of codes
+};
+
+bool fmt_of(DType t, Fmt* f) {
+  switch (t) {
+    case DType::Q4_0: *f = {18, false, false, false}; return true;
+    case DType::Q4_1: *f = {20, true, false, false}; return true;
+    case DType::Q5_0: *f = {22, false, true, false}; return true;
+    case DType::Q5_1: *f = {24, true, true, false}; return true;
+    case DType::Q8_0: *f = {34, false, false, true}; return true;
+    default: return false;
+  }
+}
+
+Fmt fmt_or_throw(DType t) {
+  Fmt f;
+  if (!fmt_of(t, &f)) throw Error(std::string("qpack: type ") + dtype_name(t) + " has no panel layout");
+  return f;
+}
+
+// Offsets inside one panel block.
+struct PanelOff {
+  int m, hi, codes;
+};
+PanelOff panel_off(const Fmt& f) {
+  PanelOff o;
+  o.m = 32;
+  o.hi = 32 + (f.min ? 32 : 0);
+  o.codes = o.hi + (f.five ? 64 : 0);
+  return o;
+}
+
+// Stored block -> unsigned codes (element order) and the f16 bytes of d, m.
+void decode_block(const Fmt& f, const uint8_t* b, uint8_t code[32], uint8_t d[2], uint8_t m[2]) {
+  std::memcpy(d, b, 2);
+  if (f.min) std::memcpy(m, b + 2, 2);
+  const int hdr = f.min ? 4 : 2;
+  if (f.q8) {
+    for (int k = 0; k < 32; ++k) code[k] = static_cast<uint8_t>(static_cast<int8_t>(b[hdr + k]) + 128);
+    return;
+  }
+  uint32_t qh = 0;
+  if (f.five) std::memcpy(&qh, b + hdr, 4);
+  const uint8_t* qs = b + hdr + (f.five ? 4 : 0);
+  for (int k = 0; k < 16; ++k) {
+    code[k] = static_cast<uint8_t>((qs[k] & 0x0f) | (((qh >> k) & 1u) << 4));
+    code[k + 16] = static_cast<uint8_t>((qs[k] >> 4) | (((qh >> (k + 16)) & 1u) << 4));
+  }
+}
+
+void encode_block(const Fmt& f, const uint8_t code[32], const uint8_t d[2], const uint8_t m[2], uint8_t* b) {
+  std::memcpy(b, d, 2);
+  if (f.min) std::memcpy(b + 2, m, 2);
+  const int hdr = f.min ? 4 : 2;
+  if (f.q8) {
+    for (int k = 0; k < 32; ++k) b[hdr + k] = static_cast<uint8_t>(static_cast<int8_t>(code[k] - 128));
+    return;
+  }
+  uint32_t qh = 0;
+  uint8_t* qs = b + hdr + (f.five ? 4 : 0);
+  for (int k = 0; k < 16; ++k) {
+    qs[k] = static_cast<uint8_t>((code[k] & 0x0f) | ((code[k + 16] & 0x0f) << 4));
+    qh |= static_cast<uint32_t>((code[k] >> 4) & 1) << k;
+    qh |= static_cast<uint32_t>((code[k + 16] >> 4) & 1) << (k + 16);
+  }
+  if (f.five) std::memcpy(b + hdr, &qh, 4);
+}
+
+// Row j's codes / scales in / out of one panel block pb.
+void put_row(const Fmt& f, const PanelOff& o, int j, const uint8_t code[32], const uint8_t d[2], const uint8_t m[2],
+             uint8_t* pb) {
+  std::memcpy(pb + 2 * j, d, 2);
+  if (f.min) std::memcpy(pb + o.m + 2 * j, m, 2);
+  uint8_t* c = pb + o.codes;
+  for (int k = 0; k < 32; ++k) {
+    const int g = k / 4, i = k % 4;
+    if (f.q8) {
+      c[64 * g + 4 * j + i] = code[k];
+      continue;
+    }
+    const int r = g % 4;  // k = 4r + i (low nibble) or 16 + 4r + i (high nibble)
+    uint8_t& byte = c[64 * r + 4 * j + i];
+    byte = static_cast<uint8_t>(k < 16 ? (byte & 0xf0) | (code[k] & 0x0f) : (byte & 0x0f) | ((code[k] & 0x0f) << 4));
+    if (f.five && (code[k] & 0x10)) pb[o.hi + 8 * g + (4 * j + i) / 8] |= static_cast<uint8_t>(1u << ((4 * j + i) % 8));
+  }
+}
+
+void get_row(const Fmt& f, const PanelOff& o, int j, const uint8_t* pb, uint8_t code[32], uint8_t d[2], uint8_t m[2]) {
+  std::memcpy(d, pb + 2 * j, 2);
+  if (f.min) std::memcpy(m, pb + o.m + 2 * j, 2);
+  const uint8_t* c = pb + o.codes;
+  for (int k = 0; k < 32; ++k) {
+    const int g = k / 4, i = k % 4;
+    if (f.q8) {
+      code[k] = c[64 * g + 4 * j + i];
+      continue;
+    }
+    const uint8_t byte = c[64 * (g % 4) + 4 * j + i];
+    uint8_t v = k < 16 ? (byte & 0x0f) : (byte >> 4);
+    if (f.five && ((pb[o.hi + 8 * g + (4 * j + i) / 8] >> ((4 * j + i) % 8)) & 1)) v |= 0x10;
+    code[k] = v;
+  }
+}
+
+}  // namespace
+
+bool qpack_type(DType t) {
+  Fmt f;
+  return fmt_of(t, &f);
+}
+
+uint64_t qpack_bytes(int64_t rows, uint64_t row_bytes) {
+  return static_cast<uint64_t>((rows + kPanelRows - 1) / kPanelRows * kPanelRows) * row_bytes;
+}
+
+void qpack_panel(DType t, const uint8_t* src, uint64_t row_bytes, int64_t n, uint8_t* dst) {
+  const Fmt f = fmt_or_throw(t);
+  const PanelOff o = panel_off(f);
+  const int64_t nb = static_cast<int64_t>(row_bytes) / f.bytes, pb = kPanelRows * f.bytes;
+  std::memset(dst, 0, static_cast<size_t>(nb * pb));
+  uint8_t code[32], d[2], m[2] = {0, 0};
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t b = 0; b < nb; ++b) {
+      decode_block(f, src + j * row_bytes + b * f.bytes, code, d, m);
+      put_row(f, o, static_cast<int>(j), code, d, m, dst + b * pb);
+    }
+}
+
+void qunpack_block(DType t, const uint8_t* pb, int j, uint8_t* dst) {
+  const Fmt f = fmt_or_throw(t);
+  uint8_t code[32], d[2], m[2] = {0, 0};
+  get_row(f, panel_off(f), j, pb, code, d, m);
+  encode_block(f, code, d, m, dst);
+}
+
+void qunpack_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t r, uint8_t* dst) {
+  const Fmt f = fmt_or_throw(t);
+  const PanelOff o = panel_off(f);
+  const int64_t nb = static_cast<int64_t>(row_bytes) / f.bytes, pb = kPanelRows * f.bytes;
+  const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;
+  uint8_t code[32], d[2], m[2] = {0, 0};
+  for (int64_t b = 0; b < nb; ++b) {
+    get_row(f, o, static_cast<int>(r % kPanelRows), panel + b * pb, code, d, m);
+    encode_block(f, code, d, m, dst + b * f.bytes);
+  }
+}
+
+void dequant_packed_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t cols, int64_t r, float* dst) {
+  const Fmt f = fmt_or_throw(t);
+  const PanelOff o = panel_off(f);
+  const int64_t nb = cols / 32, pb = kPanelRows * f.bytes;
+  const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;
+  uint8_t code[32], d[2], m[2] = {0, 0}, blk[34];
+  for (int64_t b = 0; b < nb; ++b) {
+    get_row(f, o, static_cast<int>(r % kPanelRows), panel + b * pb, code, d, m);
+    encode_block(f, code, d, m, blk);
+    dequantize_row(t, blk, dst + 32 * b, 32);
+  }
+}
+
+}  // namespace fastspec::cpu
