@@ -44,9 +44,10 @@ struct ActBuf {
   std::vector<int8_t> q;
   std::vector<float> d;
   std::vector<int32_t> s;
+  std::vector<float> ds;
   cpu::ActQ view() const {
     cpu::ActQ a;
-    a.lay = lay, a.q = q.data(), a.d = d.data(), a.s = s.data();
+    a.lay = lay, a.q = q.data(), a.d = d.data(), a.s = s.data(), a.ds = ds.data();
     return a;
   }
 };
@@ -61,9 +62,11 @@ ActBuf quantize(const cpu::QKernels& k, cpu::ActFormat f, const F32Array& x) {
   b.q.resize(static_cast<size_t>(T * b.lay.q_stride));
   b.d.resize(static_cast<size_t>(T * b.lay.d_stride));
   b.s.resize(static_cast<size_t>(T * b.lay.s_stride));
+  b.ds.resize(static_cast<size_t>(T * b.lay.d_stride));
   for (int64_t t = 0; t < T; ++t)
     k.quant[static_cast<int>(f)](x.data() + t * n, b.lay, b.q.data() + t * b.lay.q_stride,
-                                 b.d.data() + t * b.lay.d_stride, b.s.data() + t * b.lay.s_stride);
+                                 b.d.data() + t * b.lay.d_stride, b.s.data() + t * b.lay.s_stride,
+                                 b.ds.data() + t * b.lay.d_stride);
   return b;
 }
 
@@ -176,7 +179,7 @@ void bind_kernels(py::module_& m) {
     const cpu::ActQ a = b.view();
     for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows) {
       cpu::ActQ at = a;
-      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride;
+      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride, at.ds += t0 * a.lay.d_stride;
       const int64_t tn = std::min<int64_t>(cpu::kQDotMaxRows, T - t0);
       fn(wd, static_cast<int64_t>(rb), rows, at, tn, y.mutable_data() + t0 * rows, rows, 1);
     }

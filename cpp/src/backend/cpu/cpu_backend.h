@@ -47,6 +47,7 @@ class CpuBackend final : public Backend {
     std::vector<int8_t> q;   // [max_rows, q_stride]
     std::vector<float> d;    // [max_rows, d_stride]
     std::vector<int32_t> s;  // [max_rows, s_stride]
+    std::vector<float> ds;   // [max_rows, d_stride]
   };
   // Quantizes x[T, cols] into the formats `outs` need; returns the views (cpu_matmul.cpp).
   void quantize_inputs(const float* x, int64_t T, int64_t cols, const Weight* const* ws, int n_ws, ActQ* views,

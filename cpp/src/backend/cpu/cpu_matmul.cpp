@@ -43,6 +43,7 @@ void CpuBackend::reserve(int64_t max_rows, int64_t max_cols, int64_t act_floats)
     qbuf_[f].q.resize(static_cast<size_t>(max_rows_ * lay.q_stride));
     qbuf_[f].d.resize(static_cast<size_t>(max_rows_ * lay.d_stride));
     qbuf_[f].s.resize(static_cast<size_t>(max_rows_ * lay.s_stride));
+    qbuf_[f].ds.resize(static_cast<size_t>(max_rows_ * lay.d_stride));
   }
   tmp_.resize(static_cast<size_t>(pool_.size()));
   for (auto& t : tmp_) t.resize(static_cast<size_t>(2 * max_rows_ * kRowsPerTask + max_cols_));
@@ -73,7 +74,7 @@ void CpuBackend::quantize_inputs(const float* x, int64_t T, int64_t cols, const 
     const QuantFn quant = k.quant[f];
     auto row = [&](int64_t t) {
       quant(x + t * cols, lay, b.q.data() + t * lay.q_stride, b.d.data() + t * lay.d_stride,
-            b.s.data() + t * lay.s_stride);
+            b.s.data() + t * lay.s_stride, b.ds.data() + t * lay.d_stride);
     };
     if (T * cols < kQuantInline) {
       for (int64_t t = 0; t < T; ++t) row(t);
@@ -84,6 +85,7 @@ void CpuBackend::quantize_inputs(const float* x, int64_t T, int64_t cols, const 
     views[f].q = b.q.data();
     views[f].d = b.d.data();
     views[f].s = b.s.data();
+    views[f].ds = b.ds.data();
   }
 }
 
@@ -108,7 +110,7 @@ void CpuBackend::dot_rows(const RowDot& rd, int64_t r0, int64_t r1, const float*
     const uint8_t* wr = w.data + static_cast<uint64_t>(r0) * w.row_bytes;
     for (int64_t t0 = 0; t0 < T; t0 += kQDotMaxRows) {
       ActQ at = a;
-      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride;
+      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride, at.ds += t0 * a.lay.d_stride;
       rd.fn(wr, static_cast<int64_t>(w.row_bytes), r1 - r0, at, std::min(kQDotMaxRows, T - t0), y + t0 * y_t, y_t, y_r);
     }
     return;

@@ -3,7 +3,8 @@
 // An activation row x[n] is quantized once per matmul input into 8-bit blocks:
 //   Q8   (for the 32-element weight blocks Q4_0 Q4_1 Q5_0 Q5_1 Q8_0):
 //        x[i] ~ d[b] * q[i], b = i / 32, d[b] = max|x in b| / 127, q = round(x * (127 / max|x in b|)),
-//        s[b] = sum of q in block b. Rows are padded to a multiple of 8 blocks (zeros).
+//        s[b] = sum of q in block b, ds[b] = d[b] * float(s[b]). Rows are padded to a multiple of
+//        8 blocks (zeros).
 //   Q8K  (for the 256-element K-quant blocks Q4_K Q5_K Q6_K):
 //        x[i] ~ d[B] * q[i], B = i / 256 (same rule over 256 elements), s[j] = sum of q over the
 //        16 elements of group j = i / 16.
@@ -14,7 +15,7 @@
 // 0..31, or the signed Q8_0 value + 128), per output row j and activation row t:
 //   P_bj = sum_k (c_jk - off) * a_k, exact (off = 8 Q4_0, 16 Q5_0, 128 Q8_0, 0 Q4_1 / Q5_1)
 //   acc_j = +0; for each block b in order: acc_j = fma(d_jb * da_b, float(P_bj), acc_j)
-//   Q4_1 / Q5_1 (value = d c + m), after that:   acc_j = fma(m_jb, da_b * float(S_b(a)), acc_j)
+//   Q4_1 / Q5_1 (value = d c + m), after that:   acc_j = fma(m_jb, ds_b, acc_j)   (ds_b = da_b * float(S_b))
 //   y = acc_j; S_b(a) = the activation block sum.
 // K-quants: per 256-block b, v_b from exact integer sums (below); acc[b % 8] += v_b; y = C(acc).
 //   Q4_K, Q5_K (8 sub-blocks j of 32, 6-bit scale sc_j and min m_j):
@@ -48,6 +49,7 @@ struct ActQ {
   const int8_t* q = nullptr;   // [T, lay.q_stride]
   const float* d = nullptr;    // [T, lay.d_stride]
   const int32_t* s = nullptr;  // [T, lay.s_stride]
+  const float* ds = nullptr;   // [T, lay.d_stride] Q8 only: d * float(s)
 };
 
 // Rows per dot call: callers chunk larger T (the result of a row does not depend on the chunk).
@@ -73,8 +75,9 @@ void qdot_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& 
   }
 }
 
-// One row x[n] -> q[lay.q_stride], d[lay.d_stride], s[lay.s_stride] (padding written as zeros).
-using QuantFn = void (*)(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s);
+// One row x[n] -> q[lay.q_stride], d[lay.d_stride], s[lay.s_stride], and for Q8 ds[lay.d_stride]
+// (padding written as zeros; Q8K leaves ds alone).
+using QuantFn = void (*)(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s, float* ds);
 
 enum class QType : int { q4_0 = 0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, count };
 bool qtype_of(DType t, QType* out);  // false for types without an integer dot
@@ -96,8 +99,8 @@ const QKernels* qkernels_avx_vnni();
 const QKernels* qkernels_avx512_vnni();
 
 // Scalar reference pieces the SIMD files and tests share (qdot_scalar.cpp, qdot_k_scalar.cpp).
-void quant_q8_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s);
-void quant_q8k_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s);
+void quant_q8_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s, float* ds);
+void quant_q8k_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s, float* ds);
 void fill_scalar_32(QKernels& k);   // Q4_0 Q4_1 Q5_0 Q5_1 Q8_0
 void fill_scalar_k(QKernels& k);    // Q4_K Q5_K Q6_K
 

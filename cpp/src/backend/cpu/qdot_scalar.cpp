@@ -64,12 +64,12 @@ float quant_block(const float* x, int64_t len, int8_t* q) {
 
 }  // namespace
 
-void quant_q8_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s) {
+void quant_q8_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s, float* ds) {
   const int64_t nb = lay.n / 32;
   for (int64_t b = 0; b < lay.d_stride; ++b) {
     if (b >= nb) {
       std::memset(q + 32 * b, 0, 32);
-      d[b] = 0.0f;
+      d[b] = ds[b] = 0.0f;
       s[b] = 0;
       continue;
     }
@@ -77,10 +77,11 @@ void quant_q8_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, 
     int32_t sum = 0;
     for (int i = 0; i < 32; ++i) sum += q[32 * b + i];
     s[b] = sum;
+    ds[b] = d[b] * static_cast<float>(sum);
   }
 }
 
-void quant_q8k_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s) {
+void quant_q8k_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s, float*) {
   for (int64_t B = 0; B < lay.d_stride; ++B) d[B] = quant_block(x + 256 * B, 256, q + 256 * B);
   for (int64_t j = 0; j < lay.s_stride; ++j) {
     int32_t sum = 0;
@@ -149,7 +150,7 @@ void rows32_scalar(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const Ac
           for (int k = 0; k < 32; ++k) p += code[j][k] * q[k];
           float& r = acc[t][j];
           r = std::fma(d[j] * da, static_cast<float>(p), r);
-          if (kMin) r = std::fma(m[j], da * static_cast<float>(s), r);
+          if (kMin) r = std::fma(m[j], a.ds[t * a.lay.d_stride + b], r);
         }
       }
     }
