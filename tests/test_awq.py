@@ -170,7 +170,7 @@ def test_awq_bad_parts(tmp_path, case):
     safetensors_numpy.save_file(tensors, str(tmp_path / "model.safetensors"))
     qc = {"quant_method": "awq", "bits": 4, "group_size": group, "version": "gemm"}
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "quantization_config": qc}))
-    with pytest.raises(fastspec.FormatError, match=re.escape(str(tmp_path / "model.safetensors")) + ".*" + message):
+    with pytest.raises(fastspec.ModelError, match=re.escape(str(tmp_path / "model.safetensors")) + ".*" + message):
         fastspec.inspect(tmp_path)
 
 

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "fastspec/status.h"
+#include "io/awq_config.h"
 #include "io/config_hf.h"
 #include "io/json.h"
 #include "io/mmap.h"
@@ -214,43 +215,6 @@ std::string resolve_directory(const std::string& dir) {
                     " index files but no model.safetensors(.index.json); pass one file");
 }
 
-// AutoAWQ settings read from config.json's quantization_config.
-struct AwqConfig {
-  bool enabled = false;
-  int64_t bits = 4;
-  int64_t group_size = 128;  // -1: one group spanning all inputs
-};
-
-AwqConfig awq_config(const MetaValue* config, const std::string& config_path) {
-  AwqConfig c;
-  const MetaValue* q = config ? config->get("quantization_config") : nullptr;
-  if (!q || q->kind != MetaValue::Kind::Object) return c;
-  const MetaValue* method = q->get("quant_method");
-  if (!method || method->kind != MetaValue::Kind::String || method->s != "awq") return c;
-  auto int_field = [&](const char* key, int64_t& out) {
-    const MetaValue* v = q->get(key);
-    if (!v || v->kind == MetaValue::Kind::Null) return;
-    if (v->kind != MetaValue::Kind::Int)
-      throw FormatError(config_path + ": field 'quantization_config." + key + "' must be an integer");
-    out = v->i;
-  };
-  int_field("bits", c.bits);
-  if (!q->get("bits")) int_field("w_bit", c.bits);  // older AutoAWQ spelling
-  int_field("group_size", c.group_size);
-  if (!q->get("group_size")) int_field("q_group_size", c.group_size);
-  std::string version = "gemm";
-  if (const MetaValue* v = q->get("version"); v && v->kind == MetaValue::Kind::String) {
-    version = v->s;
-    std::transform(version.begin(), version.end(), version.begin(), ::tolower);
-  }
-  // Only the 4-bit GEMM packing is understood; other variants keep their raw parts only.
-  c.enabled = version == "gemm" && c.bits == 4;
-  if (c.enabled && (c.group_size == 0 || c.group_size < -1))
-    throw FormatError(config_path + ": field 'quantization_config.group_size' must be positive or -1, got " +
-                      std::to_string(c.group_size));
-  return c;
-}
-
 // Adds a virtual AWQ_INT4 "<prefix>.weight" [out, in] for every "<prefix>.qweight" (AutoAWQ GEMM),
 // after checking its parts: qweight I32 [in, out/8], qzeros I32 [in/group, out/8], scales F16
 // [in/group, out]. file_of: tensor name -> file, for messages.
@@ -263,7 +227,8 @@ void add_awq_tensors(ModelFile& mf, const AwqConfig& c,
     const std::string prefix = name.substr(0, name.size() - 8);
     const std::string& file = file_of.at(name);
     auto fail = [&](const std::string& problem) {
-      throw FormatError(file + ": AWQ tensor '" + name + "': " + problem);
+      throw ModelError(file + ": AWQ tensor '" + name + "': " + problem + " (AutoAWQ GEMM layout: qweight I32 [in, "
+                       "out/8], qzeros I32 [in/group, out/8], scales F16 [in/group, out])");
     };
     const TensorInfo* qz = mf.find(prefix + ".qzeros");
     const TensorInfo* sc = mf.find(prefix + ".scales");
@@ -384,8 +349,11 @@ void safetensors_load(ModelFile& mf, const std::string& path) {
   }
   for (auto& kv : st_meta) mf.metadata_.push_back(std::move(kv));
 
-  AwqConfig awq = awq_config(have_config ? &config : nullptr, config_path);
-  if (awq.enabled) add_awq_tensors(mf, awq, file_of);
+  const MetaValue* qc = have_config ? config.get("quantization_config") : nullptr;
+  if (qc) {  // unsupported settings keep the raw parts; the transformer names them if asked to run
+    AwqConfig awq = awq_config(qc, config_path);
+    if (awq.enabled) add_awq_tensors(mf, awq, file_of);
+  }
 }
 
 }  // namespace fastspec

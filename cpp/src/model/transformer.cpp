@@ -9,6 +9,7 @@
 
 #include "backend/cpu/dequant.h"
 #include "fastspec/status.h"
+#include "io/awq_config.h"
 
 namespace fastspec {
 namespace {
@@ -21,11 +22,29 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 }  // namespace
 
+// A missing "<prefix>.weight" beside a "<prefix>.qweight" is a packed weight the loader did not
+// unpack: say why (quantization_config) and what runs.
+void Transformer::missing_matrix(const std::string& name) const {
+  const std::string suffix = ".weight";
+  if (!gguf_names_ && name.size() > suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    const std::string packed = name.substr(0, name.size() - suffix.size()) + ".qweight";
+    if (const TensorInfo* q = file_->find(packed)) {
+      AwqConfig c = awq_config(meta_find(file_->metadata(), "quantization_config"), file_->path());
+      throw ModelError(file_->path() + ": tensor '" + packed + "' " + dtype_name(q->type) + " " + shape_str(q->shape) +
+                       " is a packed quantized weight fastspec cannot run: " +
+                       (c.unsupported.empty() ? std::string("its parts were not recognized") : c.unsupported) +
+                       " (" + kAwqSupported + ")");
+    }
+  }
+  throw ModelError(file_->path() + ": missing tensor '" + name + "'");
+}
+
 Weight Transformer::bind_matrix(const std::string& gguf_name, const std::string& hf_name, int64_t rows,
                                 int64_t cols) const {
   const std::string& name = gguf_names_ ? gguf_name : hf_name;
   const TensorInfo* t = file_->find(name);
-  if (!t) throw ModelError(file_->path() + ": missing tensor '" + name + "'");
+  if (!t) missing_matrix(name);
   if (t->shape.size() != 2 || t->shape[0] != rows || t->shape[1] != cols)
     throw ModelError(file_->path() + ": tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected [" +
                      std::to_string(rows) + ", " + std::to_string(cols) + "]");

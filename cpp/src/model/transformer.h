@@ -48,6 +48,7 @@ class Transformer {
 
  private:
   Weight bind_matrix(const std::string& gguf_name, const std::string& hf_name, int64_t rows, int64_t cols) const;
+  [[noreturn]] void missing_matrix(const std::string& name) const;
   std::vector<float> bind_vector(const std::string& gguf_name, const std::string& hf_name, int64_t n,
                                  bool required = true) const;
   void compute_inv_freq();
