@@ -46,24 +46,6 @@ PanelOff panel_off(const Fmt& f) {
   return o;
 }
 
-// Stored block -> unsigned codes (element order) and the f16 bytes of d, m.
-void decode_block(const Fmt& f, const uint8_t* b, uint8_t code[32], uint8_t d[2], uint8_t m[2]) {
-  std::memcpy(d, b, 2);
-  if (f.min) std::memcpy(m, b + 2, 2);
-  const int hdr = f.min ? 4 : 2;
-  if (f.q8) {
-    for (int k = 0; k < 32; ++k) code[k] = static_cast<uint8_t>(static_cast<int8_t>(b[hdr + k]) + 128);
-    return;
-  }
-  uint32_t qh = 0;
-  if (f.five) std::memcpy(&qh, b + hdr, 4);
-  const uint8_t* qs = b + hdr + (f.five ? 4 : 0);
-  for (int k = 0; k < 16; ++k) {
-    code[k] = static_cast<uint8_t>((qs[k] & 0x0f) | (((qh >> k) & 1u) << 4));
-    code[k + 16] = static_cast<uint8_t>((qs[k] >> 4) | (((qh >> (k + 16)) & 1u) << 4));
-  }
-}
-
 void encode_block(const Fmt& f, const uint8_t code[32], const uint8_t d[2], const uint8_t m[2], uint8_t* b) {
   std::memcpy(b, d, 2);
   if (f.min) std::memcpy(b + 2, m, 2);
@@ -82,25 +64,7 @@ void encode_block(const Fmt& f, const uint8_t code[32], const uint8_t d[2], cons
   if (f.five) std::memcpy(b + hdr, &qh, 4);
 }
 
-// Row j's codes / scales in / out of one panel block pb.
-void put_row(const Fmt& f, const PanelOff& o, int j, const uint8_t code[32], const uint8_t d[2], const uint8_t m[2],
-             uint8_t* pb) {
-  std::memcpy(pb + 2 * j, d, 2);
-  if (f.min) std::memcpy(pb + o.m + 2 * j, m, 2);
-  uint8_t* c = pb + o.codes;
-  for (int k = 0; k < 32; ++k) {
-    const int g = k / 4, i = k % 4;
-    if (f.q8) {
-      c[64 * g + 4 * j + i] = code[k];
-      continue;
-    }
-    const int r = g % 4;  // k = 4r + i (low nibble) or 16 + 4r + i (high nibble)
-    uint8_t& byte = c[64 * r + 4 * j + i];
-    byte = static_cast<uint8_t>(k < 16 ? (byte & 0xf0) | (code[k] & 0x0f) : (byte & 0x0f) | ((code[k] & 0x0f) << 4));
-    if (f.five && (code[k] & 0x10)) pb[o.hi + 8 * g + (4 * j + i) / 8] |= static_cast<uint8_t>(1u << ((4 * j + i) % 8));
-  }
-}
-
+// Row j's codes (unsigned, as packed) and f16 scales out of one panel block pb.
 void get_row(const Fmt& f, const PanelOff& o, int j, const uint8_t* pb, uint8_t code[32], uint8_t d[2], uint8_t m[2]) {
   std::memcpy(d, pb + 2 * j, 2);
   if (f.min) std::memcpy(m, pb + o.m + 2 * j, 2);
@@ -130,15 +94,34 @@ uint64_t qpack_bytes(int64_t rows, uint64_t row_bytes) {
 }
 
 void qpack_panel(DType t, const uint8_t* src, uint64_t row_bytes, int64_t n, uint8_t* dst) {
+  // Direct byte moves (qpack.h): a stored Q4/Q5 qs byte k already holds codes k (low nibble) and
+  // k + 16 (high nibble), i.e. byte 4r + i of row j's qs is panel code byte 4j + i of register r;
+  // the fifth bits of codes 4g..4g+3 are nibble g of qh; Q8_0 codes move with their sign bit flipped.
   const Fmt f = fmt_or_throw(t);
   const PanelOff o = panel_off(f);
   const int64_t nb = static_cast<int64_t>(row_bytes) / f.bytes, pb = kPanelRows * f.bytes;
   std::memset(dst, 0, static_cast<size_t>(nb * pb));
-  uint8_t code[32], d[2], m[2] = {0, 0};
+  const int hdr = f.min ? 4 : 2;
   for (int64_t j = 0; j < n; ++j)
     for (int64_t b = 0; b < nb; ++b) {
-      decode_block(f, src + j * row_bytes + b * f.bytes, code, d, m);
-      put_row(f, o, static_cast<int>(j), code, d, m, dst + b * pb);
+      const uint8_t* blk = src + j * row_bytes + b * f.bytes;
+      uint8_t* out = dst + b * pb;
+      std::memcpy(out + 2 * j, blk, 2);
+      if (f.min) std::memcpy(out + o.m + 2 * j, blk + 2, 2);
+      uint8_t* c = out + o.codes;
+      if (f.q8) {
+        for (int g = 0; g < 8; ++g)
+          for (int i = 0; i < 4; ++i) c[64 * g + 4 * j + i] = blk[hdr + 4 * g + i] ^ 0x80;
+        continue;
+      }
+      const uint8_t* qs = blk + hdr + (f.five ? 4 : 0);
+      for (int r = 0; r < 4; ++r) std::memcpy(c + 64 * r + 4 * j, qs + 4 * r, 4);
+      if (f.five) {
+        uint32_t qh;
+        std::memcpy(&qh, blk + hdr, 4);
+        for (int g = 0; g < 8; ++g)  // nibble j of hi[g] (little-endian uint64: byte j / 2)
+          out[o.hi + 8 * g + j / 2] |= static_cast<uint8_t>(((qh >> (4 * g)) & 0xf) << (4 * (j % 2)));
+      }
     }
 }
 
