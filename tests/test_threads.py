@@ -204,3 +204,13 @@ def _spec(**kw):
     if "k" in kw:
         s.k = kw["k"]
     return s
+
+
+# ---- the thread pool's load adaptation (cpp/src/backend/cpu/thread_pool.h) ----------------------
+
+def test_pool_goes_solo_when_the_worker_is_held_up():
+    """A worker that comes back late from every job (its core held by another process: simulated
+    by a sleep per task) makes the pool run jobs on the caller alone; a 3 ms delay is a lost
+    scheduler slice and switches at once, a 300 us one over a window of jobs."""
+    assert _core._pool_solo_switches(jobs=20, worker_delay_us=3000) >= 1
+    assert _core._pool_solo_switches(jobs=200, worker_delay_us=300) >= 1

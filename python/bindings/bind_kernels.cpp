@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,22 @@ void bind_kernels(py::module_& m) {
     }
     return out;
   }, "Test hook: the types whose matmul row dequantizer is the vectorized one on the active CPU path.");
+
+  m.def("_pool_solo_switches", [](int64_t jobs, double worker_delay_us) {
+    // A 2-thread pool whose worker takes worker_delay_us longer per task than the caller (as when
+    // another process holds its core): how often the load adaptation switched to the caller alone.
+    py::gil_scoped_release nogil;
+    cpu::ThreadPool pool(2);
+    pool.set_adaptive(true);
+    for (int64_t j = 0; j < jobs; ++j)
+      pool.run(8, [&](int64_t, int thread) {
+        if (thread != 0 && worker_delay_us > 0)
+          std::this_thread::sleep_for(std::chrono::duration<double, std::micro>(worker_delay_us));
+      });
+    return pool.solo_switches();
+  }, py::arg("jobs"), py::arg("worker_delay_us"),
+     "Test hook: solo-mode switches of a 2-thread pool over `jobs` jobs of 8 empty tasks when the "
+     "worker is delayed by worker_delay_us per task.");
 
   m.def("_pool_dispatch_us", [](int threads, int64_t jobs, int64_t tasks) {
     // Mean wall time of one ThreadPool::run of `tasks` empty tasks: the per-op dispatch overhead.

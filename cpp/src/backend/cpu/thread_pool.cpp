@@ -33,8 +33,8 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads
 
 ThreadPool::~ThreadPool() {
   if (std::getenv("FASTSPEC_POOL_DEBUG"))
-    std::fprintf(stderr, "thread pool (%d threads): %lld switches to solo mode\n", n_threads_,
-                 static_cast<long long>(solo_switches_));
+    std::fprintf(stderr, "thread pool (%d threads): %lld switches to solo mode, %lld jobs waited on, %.1f ms waiting\n",
+                 n_threads_, static_cast<long long>(solo_switches_), static_cast<long long>(waited_jobs_), wait_total_us_ / 1e3);
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_.store(true);
@@ -100,10 +100,9 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
     std::lock_guard<std::mutex> lk(mu_);  // pairs with a worker checking the predicate
     generation_.fetch_add(1, std::memory_order_release);
   }
-  const bool woke = sleepers_.load() > 0;  // a sleeping worker starts late: not a sign of load
-  if (woke) cv_start_.notify_all();
+  if (sleepers_.load() > 0) cv_start_.notify_all();
   const auto start = std::chrono::steady_clock::now();
-  const int64_t own_tasks = drain(0);
+  drain(0);
   const auto own_done = std::chrono::steady_clock::now();
   int spins = 0;
   while (active_.load(std::memory_order_acquire) != 0 && spins < kSpinIters) {
@@ -118,31 +117,37 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
   }
   fn_ = nullptr;
   using us = std::chrono::duration<double, std::micro>;
-  if (!woke)
-    observe_wait(us(std::chrono::steady_clock::now() - own_done).count(),
-               us(own_done - start).count() / static_cast<double>(std::max<int64_t>(1, own_tasks)));
+  // (jobs that woke a sleeping worker count too: a wake on an idle core takes tens of microseconds,
+  // on a core held by another process up to a scheduler slice)
+  observe_wait(us(std::chrono::steady_clock::now() - own_done).count(), us(own_done - start).count());
   std::exception_ptr err = std::exchange(error_, nullptr);
   if (err) std::rethrow_exception(err);
 }
 
-// Load adaptation: the caller finished its share and then waited for a worker. A wait far longer
-// than a task means a worker was descheduled (another process holds its core): with several such
-// waits in a window of jobs, run the next kSoloJobs jobs on the caller alone, then try again.
-void ThreadPool::observe_wait(double wait_us, double task_us) {
+// Load adaptation: the caller finished its share (own_us) and then waited (wait_us) for the
+// workers. Run alone, the caller would take about n_threads * own_us instead of own_us + wait_us;
+// when over a window of jobs the waits exceed kWaitShare of the caller's own time (the workers'
+// cores are held by other processes: each wake or task end comes late), or one wait is a whole
+// scheduler slice, the next solo_len_ jobs run on the caller alone; then the workers are tried again.
+void ThreadPool::observe_wait(double wait_us, double own_us) {
   ++window_jobs_;
-  // A busy worker finishes its current task within about one task time; far longer means it was
-  // descheduled.
-  if (wait_us > kLateWaitUs && wait_us > kLateTasks * task_us) ++window_late_;
-  if (window_jobs_ < kWindowJobs) return;
-  if (adaptive_ && window_late_ >= kLateJobsToSolo) {
+  ++waited_jobs_;
+  wait_total_us_ += wait_us;
+  window_wait_us_ += wait_us;
+  window_own_us_ += own_us;
+  const bool slice = wait_us > kSliceUs;
+  if (window_jobs_ < kWindowJobs && !slice) return;
+  const bool slow = slice || window_wait_us_ > kWaitShare * window_own_us_;
+  if (adaptive_ && slow) {
     // Still busy after a solo period: stay solo twice as long next time (each probe costs waits).
     solo_jobs_left_ = solo_len_;
     solo_len_ = std::min<int64_t>(solo_len_ * 2, kSoloJobsMax);
     ++solo_switches_;
-  } else if (window_late_ == 0) {
+  } else if (!slow) {
     solo_len_ = kSoloJobs;
   }
-  window_jobs_ = window_late_ = 0;
+  window_jobs_ = 0;
+  window_wait_us_ = window_own_us_ = 0;
 }
 
 int physical_cores() {

@@ -54,12 +54,12 @@ class ThreadPool {
 
  private:
   void worker_loop(int thread);
-  void observe_wait(double wait_us, double task_us);
+  void observe_wait(double wait_us, double own_us);
 
-  static constexpr double kLateWaitUs = 200.0;  // a wait this long means a descheduled worker
-  static constexpr double kLateTasks = 16.0;    // ... and this many of the caller's mean task times
-  static constexpr int kWindowJobs = 64, kLateJobsToSolo = 3;
-  static constexpr int64_t kSoloJobs = 3000;     // ~20 decode steps of a small model, doubling
+  static constexpr double kWaitShare = 0.5;     // waits above this share of the caller's own work
+  static constexpr double kSliceUs = 2000.0;    // a wait this long: a scheduler slice lost, go solo now
+  static constexpr int kWindowJobs = 64;
+  static constexpr int64_t kSoloJobs = 3000;     // ~15 decode steps of a small model, doubling
   static constexpr int64_t kSoloJobsMax = 96000; //   while the machine stays busy
   int64_t drain(int thread);  // runs tasks until none is left; returns how many it ran
 
@@ -77,8 +77,11 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   std::exception_ptr error_;
   bool adaptive_ = true;
-  int window_jobs_ = 0, window_late_ = 0;
+  int window_jobs_ = 0;
+  double window_wait_us_ = 0, window_own_us_ = 0;
   int64_t solo_jobs_left_ = 0, solo_switches_ = 0, solo_len_ = kSoloJobs;
+  int64_t waited_jobs_ = 0;   // jobs run with the workers (FASTSPEC_POOL_DEBUG report)
+  double wait_total_us_ = 0;  // the caller's waits for workers at the end of those jobs
 };
 
 // Physical cores (falls back to hardware_concurrency).
