@@ -237,24 +237,29 @@ def test_k_extreme_codes(name):
 
 # ---- the 16-row panel layout of the 32-element types (qpack.h) ----------------------------------
 
-@pytest.mark.parametrize("name", TYPES_32)
+@pytest.mark.parametrize("name", TYPES)
 def test_qpack_roundtrip(name):
-    """Packing into panels and back gives the stored bytes; rows dequantized from the panels equal
-    gguf's dequantizer (37 rows: two full panels and a partial one)."""
-    for raw in (False, True):
-        w = weights_32(name, 37, 640, seed=11, raw=raw)
+    """Rows dequantized from the panels equal gguf's dequantizer (37 rows: two full panels and a
+    partial one); the 32-element types also unpack back to their stored bytes."""
+    fixtures = [weights_k(name, 37, 512, seed=11)] if name in TYPES_K else [
+        weights_32(name, 37, 640, seed=11, raw=raw) for raw in (False, True)]
+    for i, w in enumerate(fixtures):
         back, deq = _core._qpack_roundtrip(name, w)
-        assert np.array_equal(back, w), f"{name} raw={raw}: unpacked rows differ from the stored rows"
-        assert_bits_equal(deq, dequant(name, w).astype(np.float32), f"{name} raw={raw} dequant from panels")
+        if name in TYPES_32:
+            assert np.array_equal(back, w), f"{name} fixture {i}: unpacked rows differ from the stored rows"
+        else:
+            assert back is None
+        assert_bits_equal(deq, dequant(name, w).astype(np.float32), f"{name} fixture {i} dequant from panels")
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("name", TYPES_32)
+@pytest.mark.parametrize("name", TYPES)
 def test_panel_position_invariance(name, path):
     """A weight row's result does not depend on its panel neighbours or its place in the panel:
     37 rows at once equal each row alone (a panel of one row and 15 zero rows)."""
-    w = weights_32(name, 37, 576, seed=12, raw=True)
-    x = activations(5, 576, seed=13)
+    n = 512 if name in TYPES_K else 576
+    w = weights_k(name, 37, n, seed=12) if name in TYPES_K else weights_32(name, 37, n, seed=12, raw=True)
+    x = activations(5, n, seed=13)
     y = _core._qdot(name, w, x, path)
     for r in (0, 7, 15, 16, 31, 36):
         assert_bits_equal(y[:, r], _core._qdot(name, w[r : r + 1], x, path)[:, 0], f"{name} {path} row {r}")

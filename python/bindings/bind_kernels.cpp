@@ -149,21 +149,28 @@ void bind_kernels(py::module_& m) {
     const DType t = dtype_by_name(type_name);
     if (!cpu::qpack_type(t)) throw InvalidArgument("type " + type_name + " has no panel layout");
     if (w.ndim() != 2) throw InvalidArgument("w must be uint8 [rows, row_bytes]");
+    const DTypeTraits* tr = dtype_traits(t);
     const int64_t rows = w.shape(0);
     const uint64_t rb = static_cast<uint64_t>(w.shape(1));
-    std::vector<uint8_t> packed(cpu::qpack_bytes(rows, rb));
+    const int64_t cols = static_cast<int64_t>(rb) / tr->block_bytes * tr->block_size;
+    const uint64_t prb = cpu::qpack_row_bytes(t, cols);
+    std::vector<uint8_t> packed(cpu::qpack_bytes(t, rows, cols));
     for (int64_t r0 = 0; r0 < rows; r0 += cpu::kPanelRows)
-      cpu::qpack_panel(t, w.data() + r0 * rb, rb, std::min<int64_t>(cpu::kPanelRows, rows - r0), packed.data() + r0 * rb);
-    py::array_t<uint8_t> back({rows, static_cast<int64_t>(rb)});
-    for (int64_t r = 0; r < rows; ++r) cpu::qunpack_row(t, packed.data(), rb, r, back.mutable_data() + r * rb);
-    const int64_t cols = static_cast<int64_t>(rb) / dtype_traits(t)->block_bytes * 32;
+      cpu::qpack_panel(t, w.data() + r0 * rb, rb, std::min<int64_t>(cpu::kPanelRows, rows - r0), cols,
+                       packed.data() + r0 * prb);
+    py::object back = py::none();
+    if (tr->block_size == 32) {  // the 32-element types unpack to their stored bytes
+      py::array_t<uint8_t> b({rows, static_cast<int64_t>(rb)});
+      for (int64_t r = 0; r < rows; ++r) cpu::qunpack_row(t, packed.data(), rb, r, b.mutable_data() + r * rb);
+      back = b;
+    }
     py::array_t<float> deq({rows, cols});
-    for (int64_t r = 0; r < rows; ++r)
-      cpu::dequant_packed_row(t, packed.data(), rb, cols, r, deq.mutable_data() + r * cols);
+    for (int64_t r = 0; r < rows; ++r) cpu::dequant_packed_row(t, packed.data(), cols, r, deq.mutable_data() + r * cols);
     return py::make_tuple(back, deq);
   }, py::arg("type"), py::arg("w"),
      "Test hook: stored rows uint8 [rows, row_bytes] -> packed into 16-row panels (qpack.h) -> "
-     "(rows unpacked back, uint8 [rows, row_bytes]; rows dequantized from the panels, float32 [rows, cols]).");
+     "(32-element types: the rows unpacked back, uint8 [rows, row_bytes], else None; the rows "
+     "dequantized from the panels, float32 [rows, cols]).");
 
   m.def("_qdot", [](const std::string& type_name, U8Array w, F32Array x, const std::string& isa) {
     const DType t = dtype_by_name(type_name);
@@ -184,11 +191,13 @@ void bind_kernels(py::module_& m) {
     // the 32-element types run on 16-row panels, packed as the backend packs them at load
     std::vector<uint8_t> packed;
     const uint8_t* wd = w.data();
+    uint64_t wrb = rb;
     if (cpu::qpack_type(t)) {
-      packed.resize(cpu::qpack_bytes(rows, rb));
+      wrb = cpu::qpack_row_bytes(t, n);
+      packed.resize(cpu::qpack_bytes(t, rows, n));
       for (int64_t r0 = 0; r0 < rows; r0 += cpu::kPanelRows)
-        cpu::qpack_panel(t, w.data() + r0 * rb, rb, std::min<int64_t>(cpu::kPanelRows, rows - r0),
-                         packed.data() + r0 * rb);
+        cpu::qpack_panel(t, w.data() + r0 * rb, rb, std::min<int64_t>(cpu::kPanelRows, rows - r0), n,
+                         packed.data() + r0 * wrb);
       wd = packed.data();
     }
     ActBuf b = quantize(k, f, x);
@@ -198,7 +207,7 @@ void bind_kernels(py::module_& m) {
       cpu::ActQ at = a;
       at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride, at.ds += t0 * a.lay.d_stride;
       const int64_t tn = std::min<int64_t>(cpu::kQDotMaxRows, T - t0);
-      fn(wd, static_cast<int64_t>(rb), rows, at, tn, y.mutable_data() + t0 * rows, rows, 1);
+      fn(wd, static_cast<int64_t>(wrb), rows, at, tn, y.mutable_data() + t0 * rows, rows, 1);
     }
     return y;
   }, py::arg("type"), py::arg("w"), py::arg("x"), py::arg("isa"),

@@ -18,7 +18,7 @@ struct Weight {
   int64_t cols = 0;                  // input features
   uint64_t row_bytes = 0;            // bytes per stored row (0 for AWQ_INT4)
   // The backend's own layout, set by prepare_weight (CPU: 16-row panels, backend/cpu/qpack.h;
-  // data then holds the rows rounded up to 16, row_bytes each); false: rows as stored.
+  // data then holds the rows rounded up to 16, row_bytes (the packed size) each); false: as stored.
   bool packed = false;
   // AWQ_INT4 only: data = qweight int32 [cols, rows/8]; these are the other packed parts.
   const uint8_t* awq_qzeros = nullptr;  // int32 [cols/group, rows/8]

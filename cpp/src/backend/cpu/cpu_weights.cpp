@@ -69,7 +69,8 @@ void CpuBackend::prepare_weight(Weight& w) {
   const bool pack = precision_ == Precision::q8 && qpack_type(w.type);  // 16-row panels (qpack.h)
   if (!copy_weights_ && !pack) return;
   const size_t bytes = static_cast<size_t>(w.rows) * w.row_bytes;
-  uint8_t* dst = arena_alloc(pack ? qpack_bytes(w.rows, w.row_bytes) : bytes, name);
+  uint8_t* dst = arena_alloc(pack ? qpack_bytes(w.type, w.rows, w.cols) : bytes, name);
+  const uint64_t packed_row = pack ? qpack_row_bytes(w.type, w.cols) : w.row_bytes;
   // Copy (or pack) in chunks ending on page boundaries of the source and release each chunk's file
   // pages right away, so peak RSS stays at about one copy (the 178 MB output layer of Gemma 3 included).
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -82,7 +83,8 @@ void CpuBackend::prepare_weight(Weight& w) {
       end = std::min(bytes, (end + panel - 1) / panel * panel);
       for (size_t p = off; p < end; p += panel) {
         const int64_t r0 = static_cast<int64_t>(p / w.row_bytes);
-        qpack_panel(w.type, w.data + p, w.row_bytes, std::min<int64_t>(kPanelRows, w.rows - r0), dst + p);
+        qpack_panel(w.type, w.data + p, w.row_bytes, std::min<int64_t>(kPanelRows, w.rows - r0), w.cols,
+                    dst + static_cast<uint64_t>(r0) * packed_row);
       }
     } else {
       std::memcpy(dst + off, w.data + off, end - off);
@@ -93,6 +95,7 @@ void CpuBackend::prepare_weight(Weight& w) {
   }
   w.data = dst;
   w.packed = pack;
+  w.row_bytes = packed_row;  // packed: bytes per row in the panels (qpack.h)
 }
 
 }  // namespace fastspec::cpu

@@ -17,10 +17,11 @@
 //   acc_j = +0; for each block b in order: acc_j = fma(d_jb * da_b, float(P_bj), acc_j)
 //   Q4_1 / Q5_1 (value = d c + m), after that:   acc_j = fma(m_jb, ds_b, acc_j)   (ds_b = da_b * float(S_b))
 //   y = acc_j; S_b(a) = the activation block sum.
-// K-quants: per 256-block b, v_b from exact integer sums (below); acc[b % 8] += v_b; y = C(acc).
-//   Q4_K, Q5_K (8 sub-blocks j of 32, 6-bit scale sc_j and min m_j):
-//         v = (d*da) * float(S_j sc_j * S(q a)) - (dmin*da) * float(S_j m_j * S(a))
-//   Q6_K (16 sub-blocks j of 16, int8 scale sc_j): v = (d*da) * float(S_j sc_j * S((q-32) a))
+// K-quants, packed in 16-row panels too (qpack.h), per output row j and 256-block b in order:
+//   Q4_K, Q5_K (8 sub-blocks u of 32, 6-bit scale sc_u and min m_u):
+//     acc = fma(d*da, float(sum_u sc_u * P_u), acc);  acc = fma(-(dmin*da), float(sum_u m_u * S_u(a)), acc)
+//   Q6_K (16 sub-blocks u of 16, int8 scale sc_u):   acc = fma(d*da, float(sum_u sc_u * P_u), acc)
+//   P_u = exact sum over the sub-block of code * a (Q6_K: (code - 32) * a); y = acc.
 #pragma once
 #include <cstdint>
 
@@ -55,25 +56,11 @@ struct ActQ {
 // Rows per dot call: callers chunk larger T (the result of a row does not depend on the chunk).
 constexpr int64_t kQDotMaxRows = 64;
 
-// y[t * y_stride] = dot(weight row w, activation row t) for t < T (1 <= T <= kQDotMaxRows).
-// K-quants only (stored rows); the 32-element types have panel kernels (rows[]) only.
-using QDotFn = void (*)(const uint8_t* w, const ActQ& a, int64_t T, float* y, int64_t y_stride);
-// Rows [0, n_rows) of a weight matrix (row r at w + r * row_bytes), T <= kQDotMaxRows:
-//   y[t * y_t + r * y_r] = dot(weight row r, activation row t)
-// The same arithmetic per (row, t) as QDotFn; one call per task keeps the dispatch off the rows.
-// 32-element types: w is packed (qpack.h), starts at a panel (n_rows counted from there) and
-// y_r == 1; rows past n_rows in the last panel are not written.
+// Rows [0, n_rows) of a packed weight matrix (qpack.h: w starts at a panel, 16 rows of row_bytes
+// per panel), T <= kQDotMaxRows activation rows: y[t * y_t + r * y_r] = dot(weight row r, row t);
+// rows past n_rows in the last panel are not written. One call per task keeps the dispatch off the rows.
 using QRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y,
                          int64_t y_t, int64_t y_r);
-
-// The QRowsFn of a QDotFn known at compile time (instantiated next to it, so it inlines).
-template <QDotFn F>
-void qdot_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y, int64_t y_t,
-               int64_t y_r) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    F(w + r * row_bytes, a, T, y + r * y_r, y_t);
-  }
-}
 
 // One row x[n] -> q[lay.q_stride], d[lay.d_stride], s[lay.s_stride], and for Q8 ds[lay.d_stride]
 // (padding written as zeros; Q8K leaves ds alone).
@@ -84,8 +71,7 @@ bool qtype_of(DType t, QType* out);  // false for types without an integer dot
 
 struct QKernels {
   const char* isa = "";
-  QDotFn dot[static_cast<int>(QType::count)] = {};    // K-quants: one stored row
-  QRowsFn rows[static_cast<int>(QType::count)] = {};  // a range of rows; nullptr: use scalar's
+  QRowsFn rows[static_cast<int>(QType::count)] = {};  // nullptr: this ISA has none (use scalar's)
   QuantFn quant[2] = {};                             // by ActFormat
 };
 

@@ -196,7 +196,7 @@ const QKernels& qkernels(Isa isa) {
       tables[i] = src[i] ? *src[i] : *src[0];
       if (!src[i]) tables[i].isa = "scalar";
       for (int k = 0; k < static_cast<int>(QType::count); ++k)
-        if (!tables[i].rows[k]) tables[i].dot[k] = src[0]->dot[k], tables[i].rows[k] = src[0]->rows[k];
+        if (!tables[i].rows[k]) tables[i].rows[k] = src[0]->rows[k];
       for (int k = 0; k < 2; ++k)
         if (!tables[i].quant[k]) tables[i].quant[k] = src[0]->quant[k];
     }

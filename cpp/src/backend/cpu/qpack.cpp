@@ -82,18 +82,37 @@ void get_row(const Fmt& f, const PanelOff& o, int j, const uint8_t* pb, uint8_t 
   }
 }
 
+bool is_k(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
+
+void qpack_panel_k(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n, int64_t cols, uint8_t* dst) {
+  const int64_t nb = cols / 256, pb = kpanel_off(t).bytes, bb = dtype_traits(t)->block_bytes;
+  std::memset(dst, 0, static_cast<size_t>(nb * pb));
+  BlockK blk;
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t b = 0; b < nb; ++b) {
+      decode_k_stored(t, src + j * src_row_bytes + b * bb, &blk);
+      kpack_row(t, blk, static_cast<int>(j), dst + b * pb);
+    }
+}
+
 }  // namespace
 
 bool qpack_type(DType t) {
   Fmt f;
-  return fmt_of(t, &f);
+  return fmt_of(t, &f) || is_k(t);
 }
 
-uint64_t qpack_bytes(int64_t rows, uint64_t row_bytes) {
-  return static_cast<uint64_t>((rows + kPanelRows - 1) / kPanelRows * kPanelRows) * row_bytes;
+uint64_t qpack_row_bytes(DType t, int64_t cols) {
+  if (is_k(t)) return static_cast<uint64_t>(cols / 256 * kpanel_off(t).bytes / kPanelRows);
+  return static_cast<uint64_t>(cols / 32 * fmt_or_throw(t).bytes);
 }
 
-void qpack_panel(DType t, const uint8_t* src, uint64_t row_bytes, int64_t n, uint8_t* dst) {
+uint64_t qpack_bytes(DType t, int64_t rows, int64_t cols) {
+  return static_cast<uint64_t>((rows + kPanelRows - 1) / kPanelRows * kPanelRows) * qpack_row_bytes(t, cols);
+}
+
+void qpack_panel(DType t, const uint8_t* src, uint64_t row_bytes, int64_t n, int64_t cols, uint8_t* dst) {
+  if (is_k(t)) return qpack_panel_k(t, src, row_bytes, n, cols, dst);
   // Direct byte moves (qpack.h): a stored Q4/Q5 qs byte k already holds codes k (low nibble) and
   // k + 16 (high nibble), i.e. byte 4r + i of row j's qs is panel code byte 4j + i of register r;
   // the fifth bits of codes 4g..4g+3 are nibble g of qh; Q8_0 codes move with their sign bit flipped.
@@ -144,7 +163,18 @@ void qunpack_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t r, 
   }
 }
 
-void dequant_packed_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t cols, int64_t r, float* dst) {
+void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r, float* dst) {
+  const uint64_t row_bytes = qpack_row_bytes(t, cols);
+  if (is_k(t)) {
+    const int64_t pb = kpanel_off(t).bytes;
+    const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;
+    BlockK blk;
+    for (int64_t b = 0; b < cols / 256; ++b) {
+      kunpack_row(t, panel + b * pb, static_cast<int>(r % kPanelRows), &blk);
+      dequant_k_block(t, blk, dst + 256 * b);
+    }
+    return;
+  }
   const Fmt f = fmt_or_throw(t);
   const PanelOff o = panel_off(f);
   const int64_t nb = cols / 32, pb = kPanelRows * f.bytes;

@@ -1,5 +1,6 @@
-// The CPU backend's own layout for the 32-element block types (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0):
-// 16-row panels, prepared once at load (cpu_weights.cpp) for the integer-dot kernels (qdot.h).
+// The CPU backend's own layout for the integer-dot weight types (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0, and the
+// K-quants Q4_K Q5_K Q6_K below): 16-row panels, prepared once at load (cpu_weights.cpp) for the
+// integer-dot kernels (qdot.h).
 //
 // Why: a stored row keeps each 32-block's codes together, so a row-at-a-time kernel reduces every
 // block horizontally and broadcasts per-row scales; decoding the block costs more than the dots
@@ -18,6 +19,17 @@
 //                     low4(code(j, 4r+i)) | low4(code(j, 16+4r+i)) << 4
 //              Q8_0:  8 x 64 bytes, byte 4j+i of register g = code(j, 4g+i) + 128 (unsigned)
 // code(j, k) is the stored unsigned code (Q4: 0..15, Q5: 0..31, Q8_0: the signed value + 128).
+//
+// K-quants: block b of a panel is one 256-element super-block of the 16 rows, in "units" u of 32
+// codes (Q4_K/Q5_K: sub-block u; Q6_K: sub-blocks 2u, 2u + 1), PB bytes (Q4_K 2368, Q5_K 2880:
+// 64 more than the stored 16 x 144 / 16 x 176, the 6-bit scales unpacked to bytes; Q6_K 3360, the
+// stored size); offsets in KPanelOff:
+//   d[16], dmin[16] f16 (Q6_K: no dmin);  sc[s][16] u8 (Q6_K: [16][16] int8);  mn[8][16] u8
+//   hi (Q5_K): 8 x 8 uint64 per unit, bit 4j+i of [u][g] = bit 4 of code(j, 32u + 4g + i)
+//   codes: 4 x 64 bytes per unit, byte 4j+i of register r = low4(code(j, 32u+4r+i)) |
+//          low4(code(j, 32u+16+4r+i)) << 4  (as the 32-element types)
+//   h2 (Q6_K): 2 x 64 bytes per unit, byte 4j+i of register h, bits 2f..2f+1 = code(j, 32u +
+//          4(4h+f) + i) >> 4
 #pragma once
 #include <cstdint>
 
@@ -27,18 +39,38 @@ namespace fastspec::cpu {
 
 constexpr int64_t kPanelRows = 16;
 
-// True for the types stored in panels (the 32-element block types with an integer dot).
+// True for the types stored in panels (the types with an integer dot).
 bool qpack_type(DType t);
-// Bytes of `rows` stored rows once packed (rows rounded up to a whole panel).
-uint64_t qpack_bytes(int64_t rows, uint64_t row_bytes);
-// Packs stored rows [16p, 16p + n) (n <= 16, row r at src + r * row_bytes, src = row 16p) into
-// panel bytes dst[16 * row_bytes]; missing rows are zero.
-void qpack_panel(DType t, const uint8_t* src, uint64_t row_bytes, int64_t n, uint8_t* dst);
-// The stored block of row j (< 16) from one panel block pb (the exact inverse of the packing).
+// Bytes per row once packed (16 rows of a panel take 16x this; the 32-element types: the stored
+// row size; the K-quants: see above).
+uint64_t qpack_row_bytes(DType t, int64_t cols);
+// Bytes of a packed [rows, cols] matrix (rows rounded up to a whole panel).
+uint64_t qpack_bytes(DType t, int64_t rows, int64_t cols);
+// Packs stored rows [16p, 16p + n) (n <= 16, row r at src + r * src_row_bytes, src = row 16p) of
+// `cols` elements into one panel dst[16 * qpack_row_bytes]; missing rows are zero.
+void qpack_panel(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n, int64_t cols, uint8_t* dst);
+// 32-element types: the stored block of row j (< 16) from one panel block pb, and the stored bytes
+// of row r (row_bytes of them) from a packed matrix (the exact inverse of the packing).
 void qunpack_block(DType t, const uint8_t* pb, int j, uint8_t* dst);
-// The stored bytes of row r (row_bytes of them) from a packed matrix (the exact inverse).
 void qunpack_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t r, uint8_t* dst);
-// dst[cols] = dequant(row r) of a packed matrix, block by block (no row-sized scratch).
-void dequant_packed_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t cols, int64_t r, float* dst);
+// dst[cols] = dequant(row r) of a packed matrix, bit-equal to dequantize_row on the stored row.
+void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r, float* dst);
+
+// ---- K-quant pieces (qpack_k.cpp) ----
+// One 256-element super-block of one row, decoded: unsigned codes (Q6_K: 0..63, before -32).
+struct BlockK {
+  uint8_t code[256];
+  int sc[16];  // Q4_K/Q5_K: 8 six-bit scales; Q6_K: 16 int8 scales
+  int m[8];    // Q4_K/Q5_K: 8 six-bit mins
+  uint8_t d[2], dmin[2];  // f16 bits
+};
+struct KPanelOff {
+  int d = 0, dmin = 0, sc = 0, mn = 0, hi = 0, codes = 0, h2 = 0, bytes = 0;
+};
+KPanelOff kpanel_off(DType t);
+void decode_k_stored(DType t, const uint8_t* b, BlockK* o);   // a stored block
+void kpack_row(DType t, const BlockK& blk, int j, uint8_t* pb);  // row j into panel block pb (zeroed)
+void kunpack_row(DType t, const uint8_t* pb, int j, BlockK* blk);
+void dequant_k_block(DType t, const BlockK& blk, float* y);    // y[256], dequant.cpp's float ops
 
 }  // namespace fastspec::cpu
