@@ -18,8 +18,8 @@ struct EngineOptions {
   // true (default): the backend copies each weight at load into its own memory (huge pages where
   // the OS grants them) and releases the file's pages: faster reads, the same RSS. false: read
   // the weights from the file mapping (lower load time, pages shared with other processes), except
-  // that precision "q8" always repacks Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weights into its kernels' 16-row
-  // panels (the same size; the file's pages are released as they are packed).
+  // that precision "q8" always repacks Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K weights into its
+  // kernels' 16-row panels (about the stored size; the file's pages are released as they are packed).
   bool copy_weights = true;
 };
 
