@@ -253,3 +253,37 @@ def test_awq_model_forward_at_odd_offsets_matches_reference(tmp_path):
         got = ctx.forward(ids[a:b])
         want = ref.forward(ids[a:b], start=a).double().numpy()
         np.testing.assert_allclose(got, want, atol=2e-4, rtol=0, err_msg=f"tokens [{a}, {b})")
+
+
+# ---- the integer W4A8 path: AWQ weights packed into the CPU kernels' panels (qpack.h) --------------
+
+from fastspec import _core  # noqa: E402
+
+PATHS = _core.cpu_paths()
+
+
+def _awq_parts(rng, in_f, out_f, group):
+    q, z, s = make_awq_layer(rng, in_f, out_f, group)
+    return awq_pack(q), awq_pack(z), s.view(np.uint16), (q, z, s)
+
+
+@pytest.mark.parametrize("in_f,out_f,group", [(576, 48, 64), (256, 40, 128), (64, 16, 32)])
+def test_awq_int_kernel(in_f, out_f, group):
+    """Dequantized from the panels == the numpy reference bit for bit (up to the sign of zero);
+    every CPU path bit-equal to scalar, batch-invariant over 1..17 rows; the integer result close
+    to x @ W.T (only the 8-bit activation rounding remains)."""
+    rng = np.random.default_rng(in_f + out_f)
+    qw, qz, sc, _ = _awq_parts(rng, in_f, out_f, group)
+    W = awq_dequantize(qw, qz, sc.view(np.float16), group)
+    x = rng.standard_normal((17, in_f)).astype(np.float32)
+    y0, deq = _core._qdot_awq(qw, qz, sc, group, x, "scalar")
+    np.testing.assert_array_equal(deq, W)
+    ref = x.astype(np.float64) @ W.astype(np.float64).T
+    err = np.abs(y0 - ref).max() / np.abs(ref).max()
+    assert err < 2.5e-2, f"relative error {err:.3g} vs x @ W.T"
+    for path in PATHS:
+        y, _ = _core._qdot_awq(qw, qz, sc, group, x, path)
+        assert np.array_equal(y.view(np.uint32), y0.view(np.uint32)), f"{path} differs from scalar"
+        for t in (0, 5, 16):
+            one, _ = _core._qdot_awq(qw, qz, sc, group, x[t : t + 1], path)
+            assert np.array_equal(one[0].view(np.uint32), y[t].view(np.uint32)), f"{path} row {t} alone"

@@ -11,6 +11,7 @@
 
 #include "backend/cpu/dequant_fast.h"
 #include "backend/cpu/isa.h"
+#include "backend/cpu/dequant_awq.h"
 #include "backend/cpu/qdot.h"
 #include "backend/cpu/qpack.h"
 #include "backend/cpu/thread_pool.h"
@@ -171,6 +172,47 @@ void bind_kernels(py::module_& m) {
      "Test hook: stored rows uint8 [rows, row_bytes] -> packed into 16-row panels (qpack.h) -> "
      "(32-element types: the rows unpacked back, uint8 [rows, row_bytes], else None; the rows "
      "dequantized from the panels, float32 [rows, cols]).");
+
+  m.def("_qdot_awq", [](py::array_t<int32_t, py::array::c_style | py::array::forcecast> qweight,
+                        py::array_t<int32_t, py::array::c_style | py::array::forcecast> qzeros,
+                        py::array_t<uint16_t, py::array::c_style | py::array::forcecast> scales, int64_t group,
+                        F32Array x, const std::string& isa) {
+    if (qweight.ndim() != 2 || qzeros.ndim() != 2 || scales.ndim() != 2 || x.ndim() != 2)
+      throw InvalidArgument("_qdot_awq: qweight int32 [in, out/8], qzeros int32 [in/group, out/8], scales f16 bits "
+                            "[in/group, out], x float32 [T, in]");
+    cpu::AwqParts p;
+    p.qweight = reinterpret_cast<const uint8_t*>(qweight.data());
+    p.qzeros = reinterpret_cast<const uint8_t*>(qzeros.data());
+    p.scales = reinterpret_cast<const uint8_t*>(scales.data());
+    p.in = qweight.shape(0), p.out = scales.shape(1), p.group = group;
+    cpu::check_awq_sizes(p);
+    if (x.shape(1) != p.in || qweight.shape(1) * 8 != p.out || qzeros.shape(0) != p.in / group ||
+        scales.shape(0) != p.in / group || qzeros.shape(1) * 8 != p.out)
+      throw InvalidArgument("_qdot_awq: shapes disagree (in " + std::to_string(p.in) + ", out " + std::to_string(p.out) +
+                            ", group " + std::to_string(group) + ", x cols " + std::to_string(x.shape(1)) + ")");
+    if (!cpu::awq_packable(p.in, group)) throw InvalidArgument("_qdot_awq: in and group must be multiples of 32");
+    const cpu::QKernels& k = cpu::qkernels(isa_by_name(isa));
+    const cpu::QRowsFn fn = k.rows[static_cast<int>(cpu::QType::awq4)];
+    const uint64_t rb = cpu::awq_pack_row_bytes(p.in);
+    std::vector<uint8_t> packed(cpu::qpack_bytes(DType::AWQ_INT4, p.out, p.in));
+    for (int64_t panel = 0; panel * cpu::kPanelRows < p.out; ++panel)
+      cpu::awq_pack_panel(p, panel, packed.data() + panel * cpu::kPanelRows * rb);
+    ActBuf b = quantize(k, cpu::ActFormat::q8, x);
+    const int64_t T = x.shape(0);
+    py::array_t<float> y({T, p.out});
+    const cpu::ActQ a = b.view();
+    for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows) {
+      cpu::ActQ at = a;
+      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride, at.ds += t0 * a.lay.d_stride;
+      fn(packed.data(), static_cast<int64_t>(rb), p.out, at, std::min<int64_t>(cpu::kQDotMaxRows, T - t0),
+         y.mutable_data() + t0 * p.out, p.out, 1);
+    }
+    py::array_t<float> deq({p.out, p.in});
+    for (int64_t o = 0; o < p.out; ++o) cpu::dequant_packed_row(DType::AWQ_INT4, packed.data(), p.in, o, deq.mutable_data() + o * p.in);
+    return py::make_tuple(y, deq);
+  }, py::arg("qweight"), py::arg("qzeros"), py::arg("scales"), py::arg("group"), py::arg("x"), py::arg("isa"),
+     "Test hook: AutoAWQ parts packed into panels (qpack.h) -> (y float32 [T, out] by the integer kernel of "
+     "`isa`, x quantized to Q8 on the same path; W float32 [out, in] dequantized from the panels).");
 
   m.def("_qdot", [](const std::string& type_name, U8Array w, F32Array x, const std::string& isa) {
     const DType t = dtype_by_name(type_name);

@@ -73,6 +73,7 @@ class CpuBackend final : public Backend {
     size_t bytes;
   };
   uint8_t* arena_alloc(size_t bytes, const std::string& name);  // 64-byte aligned, in regions_
+  void prepare_awq(Weight& w, const std::string& name);         // cpu_weights.cpp
   std::vector<Region> regions_;  // arenas of the weights copied at load (cpu_weights.cpp)
   size_t arena_used_ = 0;        // bytes used in regions_.back()
   int64_t max_rows_ = 0, max_cols_ = 0;

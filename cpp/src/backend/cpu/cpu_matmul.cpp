@@ -32,6 +32,9 @@ constexpr int64_t kQuantInline = 16384;  // quantize inline (no dispatch) below 
 
 std::string weight_name(const Weight& w) { return w.info ? "'" + w.info->name + "'" : "a weight"; }
 
+// Whether a weight takes the integer path when its input is quantized: AWQ only once packed.
+bool int_dot(const Weight& w) { return w.type != DType::AWQ_INT4 || w.packed; }
+
 }  // namespace
 
 void CpuBackend::reserve(int64_t max_rows, int64_t max_cols, int64_t act_floats) {
@@ -64,7 +67,7 @@ void CpuBackend::quantize_inputs(const float* x, int64_t T, int64_t cols, const 
   for (int i = 0; i < n_ws; ++i) {
     ActFormat f;
     QType qt;
-    if (act_format_for(ws[i]->type, &f) && qtype_of(ws[i]->type, &qt) && k.rows[static_cast<int>(qt)])
+    if (int_dot(*ws[i]) && act_format_for(ws[i]->type, &f) && qtype_of(ws[i]->type, &qt) && k.rows[static_cast<int>(qt)])
       has[static_cast<int>(f)] = true;
   }
   for (int f = 0; f < 2; ++f) {
@@ -94,7 +97,7 @@ CpuBackend::RowDot CpuBackend::row_dot(const Weight& w, const ActQ* views, const
   rd.w = &w;
   ActFormat f;
   QType qt;
-  if (act_format_for(w.type, &f) && has[static_cast<int>(f)] && qtype_of(w.type, &qt)) {
+  if (int_dot(w) && act_format_for(w.type, &f) && has[static_cast<int>(f)] && qtype_of(w.type, &qt)) {
     // (a packed weight always has its integer kernel: prepare_weight packs only in q8 precision)
     rd.fn = qkernels(isa_active()).rows[static_cast<int>(qt)];
     rd.a = &views[static_cast<int>(f)];

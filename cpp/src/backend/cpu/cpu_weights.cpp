@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/dequant_awq.h"
 #include "backend/cpu/qpack.h"
 #include "fastspec/status.h"
 
@@ -57,9 +58,31 @@ uint8_t* CpuBackend::arena_alloc(size_t bytes, const std::string& name) {
   return dst;
 }
 
+// AWQ int4: in q8 precision packed into panels for the integer kernels (qpack.h), the pages of
+// the three parts released afterwards; otherwise (f32 precision, or a group that is not a multiple of 32)
+// the parts are read in place by the float path.
+void CpuBackend::prepare_awq(Weight& w, const std::string& name) {
+  if (precision_ != Precision::q8 || !awq_packable(w.cols, w.awq_group)) return;
+  AwqParts p;
+  p.qweight = w.data, p.qzeros = w.awq_qzeros, p.scales = w.awq_scales;
+  p.in = w.cols, p.out = w.rows, p.group = w.awq_group;
+  check_awq_sizes(p);
+  const uint64_t rb = awq_pack_row_bytes(w.cols);
+  uint8_t* dst = arena_alloc(qpack_bytes(DType::AWQ_INT4, w.rows, w.cols), name);
+  for (int64_t panel = 0; panel * kPanelRows < w.rows; ++panel)
+    awq_pack_panel(p, panel, dst + static_cast<uint64_t>(panel) * kPanelRows * rb);
+  release_pages(p.qweight, static_cast<size_t>(p.in * p.out / 2));
+  release_pages(p.qzeros, static_cast<size_t>(p.in / p.group * p.out / 2));
+  release_pages(p.scales, static_cast<size_t>(p.in / p.group * p.out * 2));
+  w.data = dst;
+  w.packed = true;
+  w.row_bytes = rb;
+  w.awq_qzeros = w.awq_scales = nullptr;
+}
+
 void CpuBackend::prepare_weight(Weight& w) {
   const std::string name = w.info ? "'" + w.info->name + "'" : "a weight";
-  if (w.type == DType::AWQ_INT4) return;  // three packed parts, read in place
+  if (w.type == DType::AWQ_INT4) return prepare_awq(w, name);
   const DTypeTraits* tr = dtype_traits(w.type);
   if (!tr || !tr->dequantizable || w.cols % tr->block_size != 0)
     throw ModelError("cpu backend: cannot run " + name + " of type " + dtype_name(w.type) + " with " +

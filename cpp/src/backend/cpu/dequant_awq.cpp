@@ -28,6 +28,10 @@ void check_awq_sizes(const AwqParts& p) {
                       ", group " + std::to_string(p.group) + "): in must be a multiple of group, out of 8");
 }
 
+uint8_t awq_code(const uint8_t* part, int64_t out, int64_t i, int64_t o) {
+  return static_cast<uint8_t>((load_u32(part, i * (out / 8) + o / 8) >> (4 * kNibbleOfColumn[o % 8])) & 15u);
+}
+
 void dequantize_awq_row(const AwqParts& p, int64_t o, float* dst) {
   const int64_t out8 = p.out / 8, j = o / 8;  // the packed int32 column holding output o
   const int shift = 4 * kNibbleOfColumn[o % 8];

@@ -24,6 +24,10 @@ struct AwqParts {
 // FormatError naming the sizes unless group > 0, in % group == 0 and out % 8 == 0.
 void check_awq_sizes(const AwqParts& p);
 
+// The 4-bit code of output column o in row i of a packed int32 part (qweight: i = input row;
+// qzeros: i = group), out columns in all.
+uint8_t awq_code(const uint8_t* part, int64_t out, int64_t i, int64_t o);
+
 // dst[0..in) = W[o, 0..in) for 0 <= o < out (sizes as check_awq_sizes accepts; not re-checked).
 void dequantize_awq_row(const AwqParts& p, int64_t o, float* dst);
 

@@ -17,6 +17,8 @@
 //   acc_j = +0; for each block b in order: acc_j = fma(d_jb * da_b, float(P_bj), acc_j)
 //   Q4_1 / Q5_1 (value = d c + m), after that:   acc_j = fma(m_jb, ds_b, acc_j)   (ds_b = da_b * float(S_b))
 //   y = acc_j; S_b(a) = the activation block sum.
+// AWQ int4 (W = (q - z) s per group of inputs, group a multiple of 32), packed per 32-block like
+// Q4_1 with d = s and an f32 min m = -s z (exact): the Q4_1 formula above.
 // K-quants, packed in 16-row panels too (qpack.h), per output row j and 256-block b in order:
 //   Q4_K, Q5_K (8 sub-blocks u of 32, 6-bit scale sc_u and min m_u):
 //     acc = fma(d*da, float(sum_u sc_u * P_u), acc);  acc = fma(-(dmin*da), float(sum_u m_u * S_u(a)), acc)
@@ -66,7 +68,7 @@ using QRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, co
 // (padding written as zeros; Q8K leaves ds alone).
 using QuantFn = void (*)(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s, float* ds);
 
-enum class QType : int { q4_0 = 0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, count };
+enum class QType : int { q4_0 = 0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, awq4, count };
 bool qtype_of(DType t, QType* out);  // false for types without an integer dot
 
 struct QKernels {

@@ -38,6 +38,7 @@ bool qtype_of(DType t, QType* out) {
     case DType::Q4_K: *out = QType::q4_k; return true;
     case DType::Q5_K: *out = QType::q5_k; return true;
     case DType::Q6_K: *out = QType::q6_k; return true;
+    case DType::AWQ_INT4: *out = QType::awq4; return true;  // only once packed (qpack.h)
     default: return false;
   }
 }
@@ -123,8 +124,9 @@ template <QType Q, int Bytes>
 void rows32_scalar(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y,
                    int64_t y_t, int64_t y_r) {
   constexpr DType kType = Q == QType::q4_0 ? DType::Q4_0 : Q == QType::q4_1 ? DType::Q4_1
-                        : Q == QType::q5_0 ? DType::Q5_0 : Q == QType::q5_1 ? DType::Q5_1 : DType::Q8_0;
-  constexpr bool kMin = Q == QType::q4_1 || Q == QType::q5_1;
+                        : Q == QType::q5_0 ? DType::Q5_0 : Q == QType::q5_1 ? DType::Q5_1
+                        : Q == QType::awq4 ? DType::AWQ_INT4 : DType::Q8_0;
+  constexpr bool kMin = Q == QType::q4_1 || Q == QType::q5_1 || Q == QType::awq4;
   constexpr int kOff = offset32<Q>();
   const int64_t nb = a.lay.n / 32;
   uint8_t stored[kPanelRows][Bytes];  // block b of the 16 rows, in the stored format
@@ -136,7 +138,12 @@ void rows32_scalar(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const Ac
       int code[kPanelRows][32];
       float d[kPanelRows], m[kPanelRows];
       for (int j = 0; j < kPanelRows; ++j) {
-        qunpack_block(kType, panel + b * kPanelRows * Bytes, j, stored[j]);
+        const uint8_t* pb = panel + b * kPanelRows * Bytes;
+        if (Q == QType::awq4) {  // qpack.h: d f16, m f32, then the nibble codes
+          awq_panel_row(pb, j, code[j], &d[j], &m[j]);
+          continue;
+        }
+        qunpack_block(kType, pb, j, stored[j]);
         d[j] = fp16_load(stored[j]);
         m[j] = kMin ? fp16_load(stored[j] + 2) : 0.0f;
         decode_codes<Q>(stored[j], code[j]);
@@ -167,6 +174,7 @@ void fill_scalar_32(QKernels& k) {  // packed panels (qpack.h): rows[] only
   k.rows[static_cast<int>(QType::q5_0)] = rows32_scalar<QType::q5_0, 22>;
   k.rows[static_cast<int>(QType::q5_1)] = rows32_scalar<QType::q5_1, 24>;
   k.rows[static_cast<int>(QType::q8_0)] = rows32_scalar<QType::q8_0, 34>;
+  k.rows[static_cast<int>(QType::awq4)] = rows32_scalar<QType::awq4, 22>;
 }
 
 const QKernels* qkernels_scalar() {

@@ -103,6 +103,7 @@ bool qpack_type(DType t) {
 }
 
 uint64_t qpack_row_bytes(DType t, int64_t cols) {
+  if (t == DType::AWQ_INT4) return awq_pack_row_bytes(cols);
   if (is_k(t)) return static_cast<uint64_t>(cols / 256 * kpanel_off(t).bytes / kPanelRows);
   return static_cast<uint64_t>(cols / 32 * fmt_or_throw(t).bytes);
 }
@@ -165,6 +166,16 @@ void qunpack_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t r, 
 
 void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r, float* dst) {
   const uint64_t row_bytes = qpack_row_bytes(t, cols);
+  if (t == DType::AWQ_INT4) {  // d q + m == (q - z) s exactly (qpack.h)
+    const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;
+    int code[32];
+    float d, m;
+    for (int64_t b = 0; b < cols / 32; ++b) {
+      awq_panel_row(panel + b * 352, static_cast<int>(r % kPanelRows), code, &d, &m);
+      for (int k = 0; k < 32; ++k) dst[32 * b + k] = d * static_cast<float>(code[k]) + m;
+    }
+    return;
+  }
   if (is_k(t)) {
     const int64_t pb = kpanel_off(t).bytes;
     const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;

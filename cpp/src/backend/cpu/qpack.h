@@ -53,8 +53,22 @@ void qpack_panel(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n,
 // of row r (row_bytes of them) from a packed matrix (the exact inverse of the packing).
 void qunpack_block(DType t, const uint8_t* pb, int j, uint8_t* dst);
 void qunpack_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t r, uint8_t* dst);
-// dst[cols] = dequant(row r) of a packed matrix, bit-equal to dequantize_row on the stored row.
+// dst[cols] = dequant(row r) of a packed matrix, bit-equal to dequantize_row on the stored row
+// (AWQ_INT4: to dequantize_awq_row).
 void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r, float* dst);
+
+// ---- AWQ int4 (qpack_awq.cpp) ----
+// AutoAWQ GEMM weights (the parts of dequant_awq.h; group a multiple of 32) in panels: per 32-block
+// of the 16 rows, 352 bytes: d[16] f16 = the group's scale s, m[16] f32 = -s * z (exact: an f16
+// times a 4-bit integer), then the codes q in the 4-bit layout above (4 x 64 bytes). The value
+// d q + m equals (q - z) s exactly.
+struct AwqParts;
+bool awq_packable(int64_t in, int64_t group);  // in and group multiples of 32
+uint64_t awq_pack_row_bytes(int64_t in);       // 22 per 32 inputs
+// Packs output rows [16p, 16p + n) of the AWQ matrix into one panel dst[16 * awq_pack_row_bytes].
+void awq_pack_panel(const AwqParts& p, int64_t panel, uint8_t* dst);
+// Row j's codes, scale and min from one AWQ panel block.
+void awq_panel_row(const uint8_t* pb, int j, int code[32], float* d, float* m);
 
 // ---- K-quant pieces (qpack_k.cpp) ----
 // One 256-element super-block of one row, decoded: unsigned codes (Q6_K: 0..63, before -32).
