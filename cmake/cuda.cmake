@@ -41,3 +41,14 @@ if(FASTSPEC_WITH_CUDA)
   set_target_properties(fastspec_cuda PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
   message(STATUS "fastspec: CUDA backend ON (archs ${CMAKE_CUDA_ARCHITECTURES})")
 endif()
+
+# The GPU test/bench binary of the W4A16 kernel (tests/cuda/test_w4a16.cu; needs a GPU to run,
+# compiles anywhere nvcc does). cuBLAS, when the toolkit has it, adds the f16 comparison.
+if(FASTSPEC_WITH_CUDA AND FASTSPEC_TESTS)
+  add_executable(fastspec-test-w4a16 ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuda/test_w4a16.cu)
+  target_link_libraries(fastspec-test-w4a16 PRIVATE fastspec_cuda)
+  if(TARGET CUDA::cublas)
+    target_link_libraries(fastspec-test-w4a16 PRIVATE CUDA::cublas)
+    target_compile_definitions(fastspec-test-w4a16 PRIVATE FASTSPEC_HAVE_CUBLAS)
+  endif()
+endif()
