@@ -6,7 +6,8 @@ Both models are loaded with fastspec's defaults (precision "q8": the AWQ weights
 kernels' panels, cpp/src/backend/cpu/qpack.h) and driven through `_core.Engine` /
 `Context.forward`, wall clock around each call, the two models alternating per repeat; medians.
 Prefill: 256 prompt ids (logits of the last row); decode: 128 greedy tokens from position 256.
-The weight bytes each model reads per token are reported too (the file's tensor bytes).
+The files' sizes are reported too. A third row per thread count loads the AWQ checkpoint with
+`output_q8=True` (its F16 lm_head quantized to Q8_0 at load; EngineOptions).
 
 To make the inputs from the SmolLM2 GGUF (an RTN checkpoint has the AWQ layout; the AWQ search
 only changes the values):
@@ -25,10 +26,10 @@ import time
 import numpy as np
 
 
-def load(path: str, threads: int):
+def load(path: str, threads: int, output_q8: bool = False):
     from fastspec import _core
     o = _core.EngineOptions()
-    o.threads, o.context = threads, 1024
+    o.threads, o.context, o.output_q8 = threads, 1024, output_q8
     eng = _core.Engine(path, o)
     return eng, eng.new_context()
 
@@ -62,10 +63,11 @@ def main(argv=None) -> None:
     print(f"Command: `python bench/awq_vs_gguf.py --awq {a.awq} --gguf {a.gguf} --threads {a.threads} "
           f"--repeats {a.repeats}`\n")
     print(f"- files: AWQ {weight_bytes(a.awq) / 1e6:.1f} MB, GGUF {weight_bytes(a.gguf) / 1e6:.1f} MB\n")
-    print("| threads | prefill AWQ | prefill GGUF | ratio | decode AWQ | decode GGUF | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| threads | AWQ load option | prefill AWQ | prefill GGUF | ratio | decode AWQ | decode GGUF | ratio |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for threads in [int(t) for t in a.threads.split(",")]:
-        models = {"awq": load(a.awq, threads), "gguf": load(a.gguf, threads)}
+        models = {"awq": load(a.awq, threads), "awq_oq8": load(a.awq, threads, output_q8=True),
+                  "gguf": load(a.gguf, threads)}
         for _, ctx in models.values():
             one_run(ctx, ids, 4)  # warm-up
         res = {k: ([], []) for k in models}
@@ -75,8 +77,10 @@ def main(argv=None) -> None:
                 res[k][0].append(p)
                 res[k][1].append(d)
         med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in res.items()}
-        (pa, da), (pg, dg) = med["awq"], med["gguf"]
-        print(f"| {threads} | {pa:.1f} | {pg:.1f} | **{pa / pg:.2f}** | {da:.1f} | {dg:.1f} | **{da / dg:.2f}** |")
+        pg, dg = med["gguf"]
+        for key, label in (("awq", "defaults"), ("awq_oq8", "output_q8=True")):
+            pa, da = med[key]
+            print(f"| {threads} | {label} | {pa:.1f} | {pg:.1f} | **{pa / pg:.2f}** | {da:.1f} | {dg:.1f} | **{da / dg:.2f}** |")
 
 
 if __name__ == "__main__":

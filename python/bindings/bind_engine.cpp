@@ -25,7 +25,9 @@ void bind_engine(py::module_& m) {
                      "matmul precision: 'q8' (8-bit activations, integer dots; default) | 'f32' (reference)")
       .def_readwrite("kv_type", &EngineOptions::kv_type, "KV-cache element type: 'f16' (default) | 'f32'")
       .def_readwrite("copy_weights", &EngineOptions::copy_weights,
-                     "copy weights into the backend's memory at load (default True) or read the file mapping");
+                     "copy weights into the backend's memory at load (default True) or read the file mapping")
+      .def_readwrite("output_q8", &EngineOptions::output_q8,
+                     "q8 precision: quantize an F16/BF16/F32 output layer to Q8_0 at load (default False)");
 
   py::class_<SamplingOptions>(m, "SamplingOptions")
       .def(py::init<>())

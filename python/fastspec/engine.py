@@ -85,13 +85,14 @@ class Engine:
     def __init__(self, target: Union[str, "os.PathLike[str]"], *, draft: Optional[str] = None,
                  k: Optional[int] = None, threads: Optional[int] = None, context: int = 4096,
                  trace: Optional[str] = None, k_max: int = 8, precision: Optional[str] = None,
-                 kv_type: Optional[str] = None):
+                 kv_type: Optional[str] = None, output_q8: bool = False):
         """draft: None (plain decoding), "ngram" (prompt lookup), or a draft model (path or known
         name) sharing the target's tokenizer. k: draft tokens per step, fixed; None (or 0) = adaptive.
         trace: a JSONL file receiving one line per target pass (proposal and outcome).
         precision: "q8" (8-bit activations, integer dots: fast, the default) or "f32" (float32
         activations: the reference precision). kv_type: "f16" or "f32" KV cache. None takes the
-        core's default (EngineOptions in cpp/include/fastspec/options.h).
+        core's default (EngineOptions in cpp/include/fastspec/options.h). output_q8: quantize an
+        F16/BF16/F32 output layer to Q8_0 at load (q8 precision; faster decode, slightly other logits).
 
         Arguments are validated once, by the C++ core (a ValueError names the bad value).
         Threads: one Engine may be shared by several Python threads; its compute calls are
@@ -115,6 +116,7 @@ class Engine:
         opts.context = context
         opts.precision = precision or opts.precision
         opts.kv_type = kv_type or opts.kv_type
+        opts.output_q8 = bool(output_q8)
         self._core = _core.Engine(self.path, opts, spec)
         self.last_stats: Optional[Dict[str, float]] = None
 

@@ -21,6 +21,11 @@ struct EngineOptions {
   // that precision "q8" always repacks Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K weights into its
   // kernels' 16-row panels (about the stored size; the file's pages are released as they are packed).
   bool copy_weights = true;
+  // true: in precision "q8", an F16/BF16/F32 output layer (and the embedding tied to it) is
+  // quantized to Q8_0 at load and runs on the integer kernels, as the other Q8_0 weights. Off by
+  // default: it changes the logits (by the Q8_0 rounding of the output weights). It pays where the
+  // output layer is a large float matrix, e.g. AutoAWQ checkpoints (lm_head in F16).
+  bool output_q8 = false;
 };
 
 struct SamplingOptions {

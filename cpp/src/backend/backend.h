@@ -20,6 +20,9 @@ struct Weight {
   // The backend's own layout, set by prepare_weight (CPU: 16-row panels, backend/cpu/qpack.h;
   // data then holds the rows rounded up to 16, row_bytes (the packed size) each); false: as stored.
   bool packed = false;
+  // The output layer (or the embedding tied to it): a backend may store it in another type when
+  // asked to (EngineOptions::output_q8).
+  bool is_output = false;
   // AWQ_INT4 only: data = qweight int32 [cols, rows/8]; these are the other packed parts.
   const uint8_t* awq_qzeros = nullptr;  // int32 [cols/group, rows/8]
   const uint8_t* awq_scales = nullptr;  // f16 [cols/group, rows]

@@ -82,7 +82,7 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
                        " this engine uses; pass context=" + std::to_string(dctx) + " or a larger draft");
   }
   const int threads = opts_.threads > 0 ? opts_.threads : cpu::physical_cores();
-  backend_ = std::make_unique<cpu::CpuBackend>(threads, precision, opts_.copy_weights);
+  backend_ = std::make_unique<cpu::CpuBackend>(threads, precision, opts_.copy_weights, opts_.output_q8);
   model_->bind(*backend_);
   if (draft_model_) draft_model_->bind(*backend_);
 }

@@ -105,6 +105,8 @@ Transformer::Transformer(std::shared_ptr<const ModelFile> file) : file_(std::mov
   tok_embd_ = bind_matrix("token_embd.weight", "model.embed_tokens.weight", c.vocab_size, d);
   output_norm_ = bind_vector("output_norm.weight", "model.norm.weight", d);
   output_ = c.tied_embeddings ? tok_embd_ : bind_matrix("output.weight", "lm_head.weight", c.vocab_size, d);
+  output_.is_output = true;
+  if (c.tied_embeddings) tok_embd_.is_output = true;  // one matrix: whatever the backend stores serves both
 
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const std::string g = "blk." + std::to_string(l) + ".", h = "model.layers." + std::to_string(l) + ".";

@@ -16,8 +16,8 @@
 
 namespace fastspec::cpu {
 
-CpuBackend::CpuBackend(int n_threads, Precision precision, bool copy_weights)
-    : pool_(n_threads), precision_(precision), copy_weights_(copy_weights) {}
+CpuBackend::CpuBackend(int n_threads, Precision precision, bool copy_weights, bool output_q8)
+    : pool_(n_threads), precision_(precision), copy_weights_(copy_weights), output_q8_(output_q8) {}
 
 namespace {
 // Elements of elementwise work per task; a pass smaller than this runs inline on the caller (a

@@ -17,7 +17,8 @@ class CpuBackend final : public Backend {
   // copy_weights: prepare_weight() copies each weight into huge-page anonymous memory and
   // releases the file's pages (reads from it are faster than from the file mapping); false keeps
   // reading the mapping.
-  CpuBackend(int n_threads, Precision precision, bool copy_weights = true);
+  // output_q8: an F16/BF16/F32 weight marked is_output is quantized to Q8_0 at load (q8 precision).
+  CpuBackend(int n_threads, Precision precision, bool copy_weights = true, bool output_q8 = false);
   ~CpuBackend() override;
   const char* name() const override { return "cpu"; }
   int threads() const { return pool_.size(); }
@@ -68,6 +69,8 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   Precision precision_;
   bool copy_weights_;
+  bool output_q8_;
+  void requantize_q8_0(Weight& w, const std::string& name);     // cpu_weights.cpp
   struct Region {
     void* p;
     size_t bytes;

@@ -10,9 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
 #include <cstring>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/dequant.h"
 #include "backend/cpu/dequant_awq.h"
 #include "backend/cpu/qpack.h"
 #include "fastspec/status.h"
@@ -80,6 +84,41 @@ void CpuBackend::prepare_awq(Weight& w, const std::string& name) {
   w.awq_qzeros = w.awq_scales = nullptr;
 }
 
+// EngineOptions::output_q8: a float output layer quantized to Q8_0 as llama.cpp's quantize_row_q8_0
+// does (per 32 values d = max|x| / 127, q = round(x / d), d stored as f16), straight into panels,
+// one panel of rows at a time; the file's pages are released as they are read.
+void CpuBackend::requantize_q8_0(Weight& w, const std::string& name) {
+  const int64_t nb = w.cols / 32;
+  const uint64_t stored_rb = static_cast<uint64_t>(nb * 34), prb = qpack_row_bytes(DType::Q8_0, w.cols);
+  uint8_t* dst = arena_alloc(qpack_bytes(DType::Q8_0, w.rows, w.cols), name);
+  std::vector<uint8_t> rows(static_cast<size_t>(kPanelRows * stored_rb));  // load-time scratch
+  std::vector<float> x(static_cast<size_t>(w.cols));
+  for (int64_t r0 = 0; r0 < w.rows; r0 += kPanelRows) {
+    const int64_t n = std::min<int64_t>(kPanelRows, w.rows - r0);
+    for (int64_t j = 0; j < n; ++j) {
+      const uint8_t* src = w.data + static_cast<uint64_t>(r0 + j) * w.row_bytes;
+      dequantize_row(w.type, src, x.data(), w.cols);
+      uint8_t* out = rows.data() + j * stored_rb;
+      for (int64_t b = 0; b < nb; ++b) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[32 * b + i]));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint16_t dh;
+        f32_to_f16(&d, &dh, 1);
+        std::memcpy(out + 34 * b, &dh, 2);
+        for (int i = 0; i < 32; ++i)
+          out[34 * b + 2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::lround(x[32 * b + i] * id)));
+      }
+    }
+    qpack_panel(DType::Q8_0, rows.data(), stored_rb, n, w.cols, dst + static_cast<uint64_t>(r0) * prb);
+    release_pages(w.data + static_cast<uint64_t>(r0) * w.row_bytes, static_cast<size_t>(n) * w.row_bytes);
+  }
+  w.data = dst;
+  w.type = DType::Q8_0;
+  w.packed = true;
+  w.row_bytes = prb;
+}
+
 void CpuBackend::prepare_weight(Weight& w) {
   const std::string name = w.info ? "'" + w.info->name + "'" : "a weight";
   if (w.type == DType::AWQ_INT4) return prepare_awq(w, name);
@@ -89,6 +128,9 @@ void CpuBackend::prepare_weight(Weight& w) {
                      std::to_string(w.cols) + " columns");
   for (const Region& r : regions_)  // already ours (a tied embedding / output weight)
     if (w.data >= static_cast<const uint8_t*>(r.p) && w.data < static_cast<const uint8_t*>(r.p) + r.bytes) return;
+  if (output_q8_ && w.is_output && precision_ == Precision::q8 && w.cols % 32 == 0 &&
+      (w.type == DType::F16 || w.type == DType::BF16 || w.type == DType::F32))
+    return requantize_q8_0(w, name);
   const bool pack = precision_ == Precision::q8 && qpack_type(w.type);  // 16-row panels (qpack.h)
   if (!copy_weights_ && !pack) return;
   const size_t bytes = static_cast<size_t>(w.rows) * w.row_bytes;
