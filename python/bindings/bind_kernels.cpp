@@ -154,11 +154,8 @@ void bind_kernels(py::module_& m) {
     const int64_t rows = w.shape(0);
     const uint64_t rb = static_cast<uint64_t>(w.shape(1));
     const int64_t cols = static_cast<int64_t>(rb) / tr->block_bytes * tr->block_size;
-    const uint64_t prb = cpu::qpack_row_bytes(t, cols);
     std::vector<uint8_t> packed(cpu::qpack_bytes(t, rows, cols));
-    for (int64_t r0 = 0; r0 < rows; r0 += cpu::kPanelRows)
-      cpu::qpack_panel(t, w.data() + r0 * rb, rb, std::min<int64_t>(cpu::kPanelRows, rows - r0), cols,
-                       packed.data() + r0 * prb);
+    cpu::qpack_matrix(t, w.data(), rb, rows, cols, packed.data());
     py::object back = py::none();
     if (tr->block_size == 32) {  // the 32-element types unpack to their stored bytes
       py::array_t<uint8_t> b({rows, static_cast<int64_t>(rb)});
@@ -201,12 +198,9 @@ void bind_kernels(py::module_& m) {
     const int64_t T = x.shape(0);
     py::array_t<float> y({T, p.out});
     const cpu::ActQ a = b.view();
-    for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows) {
-      cpu::ActQ at = a;
-      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride, at.ds += t0 * a.lay.d_stride;
-      fn(packed.data(), static_cast<int64_t>(rb), p.out, at, std::min<int64_t>(cpu::kQDotMaxRows, T - t0),
+    for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows)
+      fn(packed.data(), static_cast<int64_t>(rb), p.out, a.from_row(t0), std::min<int64_t>(cpu::kQDotMaxRows, T - t0),
          y.mutable_data() + t0 * p.out, p.out, 1);
-    }
     py::array_t<float> deq({p.out, p.in});
     for (int64_t o = 0; o < p.out; ++o) cpu::dequant_packed_row(DType::AWQ_INT4, packed.data(), p.in, o, deq.mutable_data() + o * p.in);
     return py::make_tuple(y, deq);
@@ -237,20 +231,15 @@ void bind_kernels(py::module_& m) {
     if (cpu::qpack_type(t)) {
       wrb = cpu::qpack_row_bytes(t, n);
       packed.resize(cpu::qpack_bytes(t, rows, n));
-      for (int64_t r0 = 0; r0 < rows; r0 += cpu::kPanelRows)
-        cpu::qpack_panel(t, w.data() + r0 * rb, rb, std::min<int64_t>(cpu::kPanelRows, rows - r0), n,
-                         packed.data() + r0 * wrb);
+      cpu::qpack_matrix(t, w.data(), rb, rows, n, packed.data());
       wd = packed.data();
     }
     ActBuf b = quantize(k, f, x);
     py::array_t<float> y({T, rows});
     const cpu::ActQ a = b.view();
-    for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows) {
-      cpu::ActQ at = a;
-      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride, at.ds += t0 * a.lay.d_stride;
-      const int64_t tn = std::min<int64_t>(cpu::kQDotMaxRows, T - t0);
-      fn(wd, static_cast<int64_t>(wrb), rows, at, tn, y.mutable_data() + t0 * rows, rows, 1);
-    }
+    for (int64_t t0 = 0; t0 < T; t0 += cpu::kQDotMaxRows)
+      fn(wd, static_cast<int64_t>(wrb), rows, a.from_row(t0), std::min<int64_t>(cpu::kQDotMaxRows, T - t0),
+         y.mutable_data() + t0 * rows, rows, 1);
     return y;
   }, py::arg("type"), py::arg("w"), py::arg("x"), py::arg("isa"),
      "Test hook: y float32 [T, rows] = integer dot of each stored weight row with each row of x "

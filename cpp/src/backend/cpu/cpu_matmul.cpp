@@ -1,7 +1,9 @@
 // CPU matmuls: y[T, rows] = x[T, cols] @ dequant(W)^T, several weights over one input at once.
 //   q8 precision: x is quantized once per call into the activation formats the weights need
-//   (qdot.h), then each weight row is dotted with all T rows by the active ISA's integer kernel.
-//   f32 precision (and types without an integer dot: F16, BF16, F32, AWQ): fused dequant-dot.
+//   (qdot.h), then the weight's 16-row panels (qpack.h) are dotted with all T rows by the active
+//   ISA's integer kernel.
+//   f32 precision (and weights not packed: F16, BF16, F32, AWQ with a group not a multiple of
+//   32): fused dequant-dot.
 // Work: tasks of kRowsPerTask output rows (over all the outputs of the call), claimed dynamically.
 // A row's result depends only on its weight row and its own input row, never on T or the split:
 // decode, verify and prefill give bit-equal results per token (batch invariance).
@@ -31,9 +33,6 @@ int64_t rows_per_task(int64_t rows, int threads) {
 constexpr int64_t kQuantInline = 16384;  // quantize inline (no dispatch) below this many elements
 
 std::string weight_name(const Weight& w) { return w.info ? "'" + w.info->name + "'" : "a weight"; }
-
-// Whether a weight takes the integer path when its input is quantized: AWQ only once packed.
-bool int_dot(const Weight& w) { return w.type != DType::AWQ_INT4 || w.packed; }
 
 }  // namespace
 
@@ -67,7 +66,8 @@ void CpuBackend::quantize_inputs(const float* x, int64_t T, int64_t cols, const 
   for (int i = 0; i < n_ws; ++i) {
     ActFormat f;
     QType qt;
-    if (int_dot(*ws[i]) && act_format_for(ws[i]->type, &f) && qtype_of(ws[i]->type, &qt) && k.rows[static_cast<int>(qt)])
+    // the integer kernels read panels: a weight takes them iff prepare_weight packed it (q8 precision)
+    if (ws[i]->packed && act_format_for(ws[i]->type, &f) && qtype_of(ws[i]->type, &qt) && k.rows[static_cast<int>(qt)])
       has[static_cast<int>(f)] = true;
   }
   for (int f = 0; f < 2; ++f) {
@@ -97,8 +97,7 @@ CpuBackend::RowDot CpuBackend::row_dot(const Weight& w, const ActQ* views, const
   rd.w = &w;
   ActFormat f;
   QType qt;
-  if (int_dot(w) && act_format_for(w.type, &f) && has[static_cast<int>(f)] && qtype_of(w.type, &qt)) {
-    // (a packed weight always has its integer kernel: prepare_weight packs only in q8 precision)
+  if (w.packed && act_format_for(w.type, &f) && has[static_cast<int>(f)] && qtype_of(w.type, &qt)) {
     rd.fn = qkernels(isa_active()).rows[static_cast<int>(qt)];
     rd.a = &views[static_cast<int>(f)];
   }
@@ -112,9 +111,7 @@ void CpuBackend::dot_rows(const RowDot& rd, int64_t r0, int64_t r1, const float*
     const ActQ& a = *rd.a;
     const uint8_t* wr = w.data + static_cast<uint64_t>(r0) * w.row_bytes;
     for (int64_t t0 = 0; t0 < T; t0 += kQDotMaxRows) {
-      ActQ at = a;
-      at.q += t0 * a.lay.q_stride, at.d += t0 * a.lay.d_stride, at.s += t0 * a.lay.s_stride, at.ds += t0 * a.lay.d_stride;
-      rd.fn(wr, static_cast<int64_t>(w.row_bytes), r1 - r0, at, std::min(kQDotMaxRows, T - t0), y + t0 * y_t, y_t, y_r);
+      rd.fn(wr, static_cast<int64_t>(w.row_bytes), r1 - r0, a.from_row(t0), std::min(kQDotMaxRows, T - t0), y + t0 * y_t, y_t, y_r);
     }
     return;
   }
@@ -123,8 +120,7 @@ void CpuBackend::dot_rows(const RowDot& rd, int64_t r0, int64_t r1, const float*
   float* row = tmp_[static_cast<size_t>(thread)].data() + 2 * max_rows_ * kRowsPerTask;
   for (int64_t r = r0; r < r1; ++r) {
     float* yr = y + (r - r0) * y_r;
-    if (w.type != DType::AWQ_INT4 && !w.packed &&
-        dot_rows_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, T, w.cols, yr, y_t))
+    if (w.type != DType::AWQ_INT4 && !w.packed && dot_rows_fast(w.type, w.data + static_cast<uint64_t>(r) * w.row_bytes, x, T, w.cols, yr, y_t))
       continue;
     dequant_weight_row(w, r, row);
     for (int64_t t = 0; t < T; ++t) yr[t * y_t] = dot_f32(row, x + t * w.cols, w.cols);

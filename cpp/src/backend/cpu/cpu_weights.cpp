@@ -1,7 +1,8 @@
-// Weights prepared at load. In q8 precision the 32-element block types are repacked into 16-row
-// panels (qpack.h: the layout of the integer kernels, the stored size, always in our memory); other
-// types keep the GGUF block layout, but reading it from the file mapping is slower than from the
-// backend's own memory (measured on the 2-core Xeon VM: Q8_0 GEMV 8 GB/s from the mapping vs 12 GB/s from anonymous memory; a plain read
+// Weights prepared at load. In q8 precision every integer-dot type (the 32-element block types, the
+// K-quants, AWQ) is repacked into 16-row panels (qpack.h: the integer kernels' layout, about the
+// stored size, always in our memory); other weights keep their stored layout, but reading it from
+// the file mapping is slower than from the backend's own memory (measured on the 2-core Xeon VM:
+// Q8_0 GEMV 8 GB/s from the mapping vs 12 GB/s from anonymous memory; a plain read
 // 14 GB/s with 4 KiB pages, 16 GB/s with 2 MiB pages). So each weight is copied once into
 // anonymous memory with transparent huge pages requested, and the file pages it came from are
 // released from this process (madvise DONTNEED on a read-only mapping only drops the mapping of
@@ -11,8 +12,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/cpu_backend.h"

@@ -53,6 +53,13 @@ struct ActQ {
   const float* d = nullptr;    // [T, lay.d_stride]
   const int32_t* s = nullptr;  // [T, lay.s_stride]
   const float* ds = nullptr;   // [T, lay.d_stride] Q8 only: d * float(s)
+  // The same rows from row t0 on (callers cut T into chunks of kQDotMaxRows).
+  ActQ from_row(int64_t t0) const {
+    ActQ r = *this;
+    r.q += t0 * lay.q_stride, r.d += t0 * lay.d_stride, r.s += t0 * lay.s_stride;
+    if (r.ds) r.ds += t0 * lay.d_stride;
+    return r;
+  }
 };
 
 // Rows per dot call: callers chunk larger T (the result of a row does not depend on the chunk).

@@ -1,6 +1,7 @@
 // 16-row panels of the 32-element block types: packing at load and the exact inverse (qpack.h).
 #include "backend/cpu/qpack.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/dequant.h"
@@ -145,6 +146,13 @@ void qpack_panel(DType t, const uint8_t* src, uint64_t row_bytes, int64_t n, int
     }
 }
 
+void qpack_matrix(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t rows, int64_t cols, uint8_t* dst) {
+  const uint64_t prb = qpack_row_bytes(t, cols);
+  for (int64_t r0 = 0; r0 < rows; r0 += kPanelRows)
+    qpack_panel(t, src + static_cast<uint64_t>(r0) * src_row_bytes, src_row_bytes, std::min<int64_t>(kPanelRows, rows - r0),
+                cols, dst + static_cast<uint64_t>(r0) * prb);
+}
+
 void qunpack_block(DType t, const uint8_t* pb, int j, uint8_t* dst) {
   const Fmt f = fmt_or_throw(t);
   uint8_t code[32], d[2], m[2] = {0, 0};
@@ -171,7 +179,7 @@ void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r,
     int code[32];
     float d, m;
     for (int64_t b = 0; b < cols / 32; ++b) {
-      awq_panel_row(panel + b * 352, static_cast<int>(r % kPanelRows), code, &d, &m);
+      awq_panel_row(panel + b * kAwqPanelBlock, static_cast<int>(r % kPanelRows), code, &d, &m);
       for (int k = 0; k < 32; ++k) dst[32 * b + k] = d * static_cast<float>(code[k]) + m;
     }
     return;

@@ -49,6 +49,8 @@ uint64_t qpack_bytes(DType t, int64_t rows, int64_t cols);
 // Packs stored rows [16p, 16p + n) (n <= 16, row r at src + r * src_row_bytes, src = row 16p) of
 // `cols` elements into one panel dst[16 * qpack_row_bytes]; missing rows are zero.
 void qpack_panel(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n, int64_t cols, uint8_t* dst);
+// All stored rows [0, rows) into dst[qpack_bytes(t, rows, cols)], panel by panel.
+void qpack_matrix(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t rows, int64_t cols, uint8_t* dst);
 // 32-element types: the stored block of row j (< 16) from one panel block pb, and the stored bytes
 // of row r (row_bytes of them) from a packed matrix (the exact inverse of the packing).
 void qunpack_block(DType t, const uint8_t* pb, int j, uint8_t* dst);
@@ -62,6 +64,7 @@ void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r,
 // of the 16 rows, 352 bytes: d[16] f16 = the group's scale s, m[16] f32 = -s * z (exact: an f16
 // times a 4-bit integer), then the codes q in the 4-bit layout above (4 x 64 bytes). The value
 // d q + m equals (q - z) s exactly.
+constexpr int kAwqPanelMin = 32, kAwqPanelCodes = 96, kAwqPanelBlock = 352;  // offsets / bytes per 32-block
 struct AwqParts;
 bool awq_packable(int64_t in, int64_t group);  // in and group multiples of 32
 uint64_t awq_pack_row_bytes(int64_t in);       // 22 per 32 inputs
@@ -81,7 +84,18 @@ struct BlockK {
 struct KPanelOff {
   int d = 0, dmin = 0, sc = 0, mn = 0, hi = 0, codes = 0, h2 = 0, bytes = 0;
 };
-KPanelOff kpanel_off(DType t);
+// constexpr: the SIMD kernels take their offsets from here at compile time.
+constexpr KPanelOff kpanel_off(DType t) {
+  KPanelOff o;
+  if (t == DType::Q6_K) {
+    o.sc = 32, o.codes = 288, o.h2 = 2336, o.bytes = 3360;
+  } else {
+    o.dmin = 32, o.sc = 64, o.mn = 192, o.hi = 320;
+    o.codes = t == DType::Q5_K ? 832 : 320;
+    o.bytes = t == DType::Q5_K ? 2880 : 2368;
+  }
+  return o;
+}
 void decode_k_stored(DType t, const uint8_t* b, BlockK* o);   // a stored block
 void kpack_row(DType t, const BlockK& blk, int j, uint8_t* pb);  // row j into panel block pb (zeroed)
 void kunpack_row(DType t, const uint8_t* pb, int j, BlockK* blk);

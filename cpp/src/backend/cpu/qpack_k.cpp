@@ -54,19 +54,6 @@ inline uint8_t& code_byte(uint8_t* pb, const KPanelOff& o, int u, int r, int j, 
 
 }  // namespace
 
-KPanelOff kpanel_off(DType t) {
-  KPanelOff o;
-  if (t == DType::Q6_K) {
-    o.sc = 32, o.codes = 288, o.h2 = 2336, o.bytes = 3360;
-  } else {
-    o.dmin = 32, o.sc = 64, o.mn = 192;
-    o.hi = 320;
-    o.codes = t == DType::Q5_K ? 832 : 320;
-    o.bytes = t == DType::Q5_K ? 2880 : 2368;
-  }
-  return o;
-}
-
 void kpack_row(DType t, const BlockK& blk, int j, uint8_t* pb) {
   const KPanelOff o = kpanel_off(t);
   std::memcpy(pb + o.d + 2 * j, blk.d, 2);
