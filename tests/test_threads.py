@@ -209,8 +209,37 @@ def _spec(**kw):
 # ---- the thread pool's load adaptation (cpp/src/backend/cpu/thread_pool.h) ----------------------
 
 def test_pool_goes_solo_when_the_worker_is_held_up():
-    """A worker that comes back late from every job (its core held by another process: simulated
-    by a sleep per task) makes the pool run jobs on the caller alone; a 3 ms delay is a lost
-    scheduler slice and switches at once, a 300 us one over a window of jobs."""
+    """A worker that comes back 3 ms late from a job (its core held by another process: simulated
+    by a sleep) has cost the caller a scheduler slice: the pool switches to the caller alone."""
     assert _core._pool_solo_switches(jobs=20, worker_delay_us=3000) >= 1
-    assert _core._pool_solo_switches(jobs=200, worker_delay_us=300) >= 1
+
+
+SOLO_JOBS, WINDOW = 3000, 64  # SoloPolicy::kSoloJobs, kWindowJobs (cpp/src/backend/cpu/thread_pool.h)
+
+
+def test_pool_policy_one_lost_slice_goes_solo_at_once_then_probes_again():
+    solo, switches = _core._pool_policy([3000.0] + [5.0] * (SOLO_JOBS + 10), own_us=100.0)
+    assert switches == 1
+    assert not solo[0] and all(solo[1:1 + SOLO_JOBS]) and not any(solo[1 + SOLO_JOBS:])
+
+
+def test_pool_policy_small_waits_switch_over_a_window_only_when_they_outweigh_the_work():
+    # 300 us waits against 100 us of own work per job: slow, decided at the end of a window
+    solo, switches = _core._pool_policy([300.0] * (WINDOW + 5), own_us=100.0)
+    assert switches == 1 and not any(solo[:WINDOW]) and all(solo[WINDOW:])
+    # 20 us waits (a normal wake) against 100 us: the workers pay, never solo
+    solo, switches = _core._pool_policy([20.0] * (10 * WINDOW), own_us=100.0)
+    assert switches == 0 and not any(solo)
+
+
+def test_pool_policy_doubles_the_solo_period_while_the_machine_stays_busy():
+    # slow job, solo for SOLO_JOBS, a probe (slow again), solo for 2 * SOLO_JOBS, a probe
+    n = 1 + SOLO_JOBS + 1 + 2 * SOLO_JOBS + 1
+    solo, switches = _core._pool_policy([3000.0] * n, own_us=100.0)
+    assert switches == 3
+    assert sum(solo) == 3 * SOLO_JOBS and not solo[SOLO_JOBS + 1] and not solo[-1]
+
+
+def test_pool_policy_disabled_never_goes_solo():
+    solo, switches = _core._pool_policy([3000.0] * 200, own_us=100.0, enabled=False)
+    assert switches == 0 and not any(solo)

@@ -101,20 +101,48 @@ void bind_kernels(py::module_& m) {
   }, "Test hook: the types whose matmul row dequantizer is the vectorized one on the active CPU path.");
 
   m.def("_pool_solo_switches", [](int64_t jobs, double worker_delay_us) {
-    // A 2-thread pool whose worker takes worker_delay_us longer per task than the caller (as when
-    // another process holds its core): how often the load adaptation switched to the caller alone.
+    // A 2-thread pool whose worker takes worker_delay_us longer than the caller on each job (as
+    // when another process holds its core): how often the load adaptation switched to the caller
+    // alone. The caller's first task waits (up to 1 s) until the worker has claimed a task of the
+    // job, so the delay is not lost to a caller that drained every task before the worker woke.
     py::gil_scoped_release nogil;
     cpu::ThreadPool pool(2);
     pool.set_adaptive(true);
-    for (int64_t j = 0; j < jobs; ++j)
+    for (int64_t j = 0; j < jobs; ++j) {
+      std::atomic<bool> claimed{false};
       pool.run(8, [&](int64_t, int thread) {
-        if (thread != 0 && worker_delay_us > 0)
+        if (thread != 0) {
+          claimed.store(true);
           std::this_thread::sleep_for(std::chrono::duration<double, std::micro>(worker_delay_us));
+          return;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        while (!claimed.load() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1))
+          std::this_thread::yield();
       });
+      if (pool.solo_switches() > 0) break;  // the next jobs run solo: nothing more to learn
+    }
     return pool.solo_switches();
   }, py::arg("jobs"), py::arg("worker_delay_us"),
      "Test hook: solo-mode switches of a 2-thread pool over `jobs` jobs of 8 empty tasks when the "
-     "worker is delayed by worker_delay_us per task.");
+     "worker is delayed by worker_delay_us on each job.");
+
+  m.def("_pool_policy", [](const std::vector<double>& waits_us, double own_us, bool enabled) {
+    // Drives the pool's load policy with given times: job j (unless the policy runs it solo)
+    // reports that the caller's own share took own_us and its wait for the workers waits_us[j].
+    // Returns one flag per job (true: ran solo) and the number of switches.
+    cpu::SoloPolicy p;
+    p.set_enabled(enabled);
+    std::vector<bool> solo;
+    solo.reserve(waits_us.size());
+    for (double w : waits_us) {
+      const bool s = p.take_solo();
+      solo.push_back(s);
+      if (!s) p.observe(w, own_us);
+    }
+    return py::make_tuple(solo, p.switches());
+  }, py::arg("waits_us"), py::arg("own_us"), py::arg("enabled") = true,
+     "Test hook: (solo flag per job, switches) of the thread pool's load policy fed the given times.");
 
   m.def("_pool_dispatch_us", [](int threads, int64_t jobs, int64_t tasks) {
     // Mean wall time of one ThreadPool::run of `tasks` empty tasks: the per-op dispatch overhead.

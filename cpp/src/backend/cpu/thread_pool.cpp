@@ -27,14 +27,15 @@ inline void cpu_relax() {
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-  if (const char* e = std::getenv("FASTSPEC_POOL_ADAPTIVE")) adaptive_ = std::string(e) != "0";
+  if (const char* e = std::getenv("FASTSPEC_POOL_ADAPTIVE")) policy_.set_enabled(std::string(e) != "0");
   for (int k = 1; k < n_threads_; ++k) workers_.emplace_back([this, k] { worker_loop(k); });
 }
 
 ThreadPool::~ThreadPool() {
   if (std::getenv("FASTSPEC_POOL_DEBUG"))
     std::fprintf(stderr, "thread pool (%d threads): %lld switches to solo mode, %lld jobs waited on, %.1f ms waiting\n",
-                 n_threads_, static_cast<long long>(solo_switches_), static_cast<long long>(waited_jobs_), wait_total_us_ / 1e3);
+                 n_threads_, static_cast<long long>(policy_.switches()), static_cast<long long>(policy_.observed_jobs()),
+                 policy_.wait_total_us() / 1e3);
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_.store(true);
@@ -86,8 +87,7 @@ void ThreadPool::worker_loop(int thread) {
 
 void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
   if (n_tasks <= 0) return;
-  if (workers_.empty() || n_tasks == 1 || solo_jobs_left_ > 0) {
-    if (solo_jobs_left_ > 0 && n_tasks > 1) --solo_jobs_left_;
+  if (workers_.empty() || n_tasks == 1 || policy_.take_solo()) {
     for (int64_t k = 0; k < n_tasks; ++k) fn(k, 0);
     return;
   }
@@ -119,30 +119,24 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn) {
   using us = std::chrono::duration<double, std::micro>;
   // (jobs that woke a sleeping worker count too: a wake on an idle core takes tens of microseconds,
   // on a core held by another process up to a scheduler slice)
-  observe_wait(us(std::chrono::steady_clock::now() - own_done).count(), us(own_done - start).count());
+  policy_.observe(us(std::chrono::steady_clock::now() - own_done).count(), us(own_done - start).count());
   std::exception_ptr err = std::exchange(error_, nullptr);
   if (err) std::rethrow_exception(err);
 }
 
-// Load adaptation: the caller finished its share (own_us) and then waited (wait_us) for the
-// workers. Run alone, the caller would take about n_threads * own_us instead of own_us + wait_us;
-// when over a window of jobs the waits exceed kWaitShare of the caller's own time (the workers'
-// cores are held by other processes: each wake or task end comes late), or one wait is a whole
-// scheduler slice, the next solo_len_ jobs run on the caller alone; then the workers are tried again.
-void ThreadPool::observe_wait(double wait_us, double own_us) {
+void SoloPolicy::observe(double wait_us, double own_us) {
   ++window_jobs_;
-  ++waited_jobs_;
+  ++observed_jobs_;
   wait_total_us_ += wait_us;
   window_wait_us_ += wait_us;
   window_own_us_ += own_us;
   const bool slice = wait_us > kSliceUs;
   if (window_jobs_ < kWindowJobs && !slice) return;
   const bool slow = slice || window_wait_us_ > kWaitShare * window_own_us_;
-  if (adaptive_ && slow) {
-    // Still busy after a solo period: stay solo twice as long next time (each probe costs waits).
+  if (enabled_ && slow) {
     solo_jobs_left_ = solo_len_;
     solo_len_ = std::min<int64_t>(solo_len_ * 2, kSoloJobsMax);
-    ++solo_switches_;
+    ++switches_;
   } else if (!slow) {
     solo_len_ = kSoloJobs;
   }
