@@ -21,12 +21,12 @@
 namespace fastspec::cpu {
 namespace {
 
-inline bool use_avx2() { return isa_active() != Isa::scalar; }
+inline bool use_avx2() { return isa_is_x86_simd(isa_active()); }
 
 enum class Kern { scalar, avx2, avx512 };
 inline Kern kern_active() {
   const Isa isa = isa_active();
-  return isa == Isa::avx512_vnni ? Kern::avx512 : isa == Isa::scalar ? Kern::scalar : Kern::avx2;
+  return isa == Isa::avx512_vnni ? Kern::avx512 : isa_is_x86_simd(isa) ? Kern::avx2 : Kern::scalar;
 }
 
 inline int64_t align16(int64_t n) { return (n + 15) & ~int64_t{15}; }

@@ -51,7 +51,7 @@ void attention_cpu(ThreadPool& pool, const AttentionArgs& a);
 void f32_to_f16(const float* x, uint16_t* y, int64_t n);
 
 // ---- kernels (attention.cpp: scalar; attention_avx2.cpp: AVX2+FMA+F16C, call only when
-// isa_active() != Isa::scalar; attention_avx512_vnni.cpp: AVX-512, only when isa_active() is
+// isa_is_x86_simd(isa_active()); attention_avx512_vnni.cpp: AVX-512, only when isa_active() is
 // avx512_vnni). All bit-equal to the scalar ones. k/v point at a cache row of one KV head (float
 // or uint16 f16 bits), row j at k + j * stride elements. ----
 

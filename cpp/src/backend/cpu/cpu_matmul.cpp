@@ -199,7 +199,7 @@ void CpuBackend::matmul_glu(const Weight& gate, const Weight& up, const float* x
     dot_rows(rg, r0, r1, x, T, g, n, 1, thread);
     dot_rows(ru, r0, r1, x, T, u, n, 1, thread);
     for (int64_t t = 0; t < T; ++t) {  // out = act(g) * u (attention.h: act_glu)
-      if (isa_active() != Isa::scalar) act_glu_avx2(g + t * n, u + t * n, out + t * rows + r0, n, gelu);
+      if (isa_is_x86_simd(isa_active())) act_glu_avx2(g + t * n, u + t * n, out + t * rows + r0, n, gelu);
       else act_glu_scalar(g + t * n, u + t * n, out + t * rows + r0, n, gelu);
     }
    }

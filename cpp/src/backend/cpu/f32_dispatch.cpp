@@ -8,7 +8,7 @@
 
 namespace fastspec::cpu {
 namespace {
-inline bool use_avx2() { return isa_active() != Isa::scalar; }
+inline bool use_avx2() { return isa_is_x86_simd(isa_active()); }
 }  // namespace
 
 bool dequantize_row_fast(DType t, const void* src, float* dst, int64_t n) {

@@ -8,13 +8,17 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "fastspec/status.h"
 
 namespace fastspec::cpu {
 namespace {
 
-const char* const kNames[kIsaCount] = {"scalar", "avx2", "avx_vnni", "avx512_vnni"};
+const char* const kNames[kIsaCount] = {"scalar", "avx2", "avx_vnni", "avx512_vnni", "neon", "neon_dotprod"};
 
 #if defined(__x86_64__) || defined(__i386__)
 // cpuid + xgetbv directly (not __builtin_cpu_supports, whose feature names differ between GCC
@@ -52,19 +56,36 @@ CpuFeatures read_features() {
 }
 #endif
 
+#if defined(__aarch64__)
+// Linux reports the features in the auxiliary vector; AArch64 always has Advanced SIMD, so
+// without Linux (or without the bit) NEON still counts and only the dot product is off.
+bool hwcap_bit(unsigned long bit) {
+#if defined(__linux__)
+  return (getauxval(AT_HWCAP) & bit) != 0;
+#else
+  (void)bit;
+  return false;
+#endif
+}
+#endif
+
 bool detect(Isa isa) {
-#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::scalar) return true;
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(FASTSPEC_NO_X86_SIMD)
   static const CpuFeatures f = read_features();
   const bool avx2 = f.avx2 && f.fma && f.f16c;
   switch (isa) {
-    case Isa::scalar: return true;
     case Isa::avx2: return avx2;
     case Isa::avx_vnni: return avx2 && f.avx_vnni;
     case Isa::avx512_vnni: return avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni;
+    default: return false;
   }
+#elif defined(__aarch64__)
+  if (isa == Isa::neon) return cpu_has_neon();
+  if (isa == Isa::neon_dotprod) return cpu_has_neon_dotprod();
   return false;
 #else
-  return isa == Isa::scalar;
+  return false;
 #endif
 }
 
@@ -93,8 +114,8 @@ bool isa_from_name(const char* name, Isa* out) {
 }
 
 bool isa_supported(Isa isa) {
-  static const bool ok[kIsaCount] = {detect(Isa::scalar), detect(Isa::avx2), detect(Isa::avx_vnni),
-                                     detect(Isa::avx512_vnni)};
+  static const bool ok[kIsaCount] = {detect(Isa::scalar), detect(Isa::avx2),   detect(Isa::avx_vnni),
+                                     detect(Isa::avx512_vnni), detect(Isa::neon), detect(Isa::neon_dotprod)};
   return ok[static_cast<int>(isa)];
 }
 
@@ -121,5 +142,22 @@ void isa_set(Isa isa) {
 }
 
 bool cpu_has_avx2_fma_f16c() { return isa_supported(Isa::avx2); }
+
+bool cpu_has_neon() {
+#if defined(__aarch64__)
+  return true;  // Advanced SIMD is mandatory in AArch64 (HWCAP_ASIMD is always set)
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_neon_dotprod() {
+#if defined(__aarch64__) && defined(__linux__) && defined(HWCAP_ASIMDDP)
+  static const bool v = hwcap_bit(HWCAP_ASIMDDP);
+  return v;
+#else
+  return false;
+#endif
+}
 
 }  // namespace fastspec::cpu

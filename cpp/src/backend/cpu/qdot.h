@@ -92,6 +92,8 @@ const QKernels* qkernels_scalar();
 const QKernels* qkernels_avx2();
 const QKernels* qkernels_avx_vnni();
 const QKernels* qkernels_avx512_vnni();
+const QKernels* qkernels_neon();
+const QKernels* qkernels_neon_dotprod();
 
 // Scalar reference pieces the SIMD files and tests share (qdot_scalar.cpp, qdot_k_scalar.cpp).
 void quant_q8_scalar(const float* x, const ActLayout& lay, int8_t* q, float* d, int32_t* s, float* ds);

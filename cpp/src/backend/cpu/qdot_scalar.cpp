@@ -197,7 +197,8 @@ const QKernels& qkernels(Isa isa) {
     // Only touch an ISA's table when the CPU has it: its code (even the table's constructor) is
     // compiled with that ISA's flags.
     using Get = const QKernels* (*)();
-    const Get get[kIsaCount] = {qkernels_scalar, qkernels_avx2, qkernels_avx_vnni, qkernels_avx512_vnni};
+    const Get get[kIsaCount] = {qkernels_scalar,      qkernels_avx2, qkernels_avx_vnni,
+                                qkernels_avx512_vnni, qkernels_neon, qkernels_neon_dotprod};
     const QKernels* src[kIsaCount] = {};
     for (int i = 0; i < kIsaCount; ++i) src[i] = isa_supported(static_cast<Isa>(i)) ? get[i]() : nullptr;
     for (int i = 0; i < kIsaCount; ++i) {

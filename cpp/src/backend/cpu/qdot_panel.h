@@ -1,0 +1,78 @@
+// What every SIMD integer-dot kernel file shares, ISA-neutral (no intrinsics): the panel layout
+// constants per type (qpack.h states the layout) and the panel walk that cuts T activation rows
+// into tiles. Included by qdot_simd.inc / qdot_k_simd.inc (x86) and qdot_neon.inc (aarch64).
+// Everything here has internal linkage (an unnamed namespace): each ISA's translation unit, built
+// with its own compiler flags, gets its own copy, so the linker never merges an AVX-512 copy of
+// a template into a path that runs on a CPU without it.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "backend/cpu/qdot.h"
+#include "backend/cpu/qpack.h"
+
+namespace fastspec::cpu {
+namespace {
+
+// A 32-element type's panel block (qpack.h): scales d at 0, mins at 32, Q5 fifth bits at kHi,
+// codes at kCodes; kPB bytes per block of the 16 rows.
+template <QType Q>
+struct Panel32 {
+  static constexpr bool kAwq = Q == QType::awq4;  // mins as f32 (qpack.h)
+  static constexpr bool kMin = Q == QType::q4_1 || Q == QType::q5_1 || kAwq;
+  static constexpr bool kFive = Q == QType::q5_0 || Q == QType::q5_1;
+  static constexpr bool kQ8 = Q == QType::q8_0;
+  static constexpr int kOff = Q == QType::q4_0 ? 8 : Q == QType::q5_0 ? 16 : kQ8 ? 128 : 0;
+  static constexpr int kBytes = Q == QType::q4_0 ? 18 : Q == QType::q4_1 ? 20 : Q == QType::q5_0 ? 22
+                              : Q == QType::q5_1 ? 24 : kAwq ? 22 : 34;
+  static constexpr int kPB = 16 * kBytes;  // bytes of one panel block
+  static constexpr int kHi = 32 + (kMin ? (kAwq ? 64 : 32) : 0), kCodes = kHi + (kFive ? 64 : 0);
+  static_assert(!kAwq || (kCodes == kAwqPanelCodes && kPB == kAwqPanelBlock), "AWQ panel layout (qpack.h)");
+};
+
+// A K-quant's panel block: offsets from qpack.h's kpanel_off.
+template <QType Q>
+struct PanelK {
+  static constexpr DType kType = Q == QType::q4_k ? DType::Q4_K : Q == QType::q5_k ? DType::Q5_K : DType::Q6_K;
+  static constexpr bool kSix = Q == QType::q6_k, kFive = Q == QType::q5_k;
+  static constexpr KPanelOff kO = kpanel_off(kType);
+  static constexpr int kD = kO.d, kDmin = kO.dmin, kSc = kO.sc, kMn = kO.mn, kHi = kO.hi;
+  static constexpr int kCodes = kO.codes, kH2 = kO.h2, kPB = kO.bytes;
+};
+
+// 4 activation bytes as one int32 (an unaligned, aliasing load the compiler folds into a broadcast).
+typedef int32_t __attribute__((may_alias, aligned(1))) i32_unaligned;
+inline int32_t load_i32(const int8_t* p) { return *reinterpret_cast<const i32_unaligned*>(p); }
+
+constexpr int64_t kPrefetchPanels = 1;  // measured best of 1, 2, 4 (Zen 4)
+
+// Prefetches the n bytes at p (a later panel's block) into the cache, one line per 64 bytes.
+inline void prefetch_bytes(const uint8_t* p, int n) {
+  for (int l = 0; l < n; l += 64) __builtin_prefetch(p + l, 0, 3);
+}
+
+// The panel walk every panel kernel shares: K::template tile<NT>(panel, ...) computes NT activation
+// rows against one panel; rows [0, n_rows) of the panels at w (y_r == 1), T rows in tiles of
+// 4 / 2 / 1 (a row's arithmetic does not depend on its tile; tiles of 6 or 8 rows were slower per
+// row on Zen 4: 30.9 / 29.5 vs 26.8 ns per 16x32 block for 8 rows, L2-resident), the panel
+// kPrefetchPanels ahead prefetched by the first tile.
+template <typename K>
+void panel_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t nb, int64_t T, float* y,
+                int64_t y_t, int64_t y_r) {
+  for (int64_t p0 = 0; p0 < n_rows; p0 += 16) {
+    const uint8_t* panel = w + p0 * row_bytes;
+    const int valid = static_cast<int>(std::min<int64_t>(16, n_rows - p0));
+    float* yp = y + p0 * y_r;
+    // software prefetch: the hardware prefetchers fall behind when compute dominates (Zen 4, 35 MB
+    // of Q4_1 streamed, ns per 16x32 block T=1 12.0 -> 10.0, T=4 20.7 -> 14.0, T=8 52 -> 32; the
+    // L2-resident cost is 7, 16, 31)
+    const uint8_t* ahead = p0 + 16 * kPrefetchPanels < n_rows ? panel + 16 * kPrefetchPanels * row_bytes : nullptr;
+    int64_t t = 0;
+    for (; t + 4 <= T; t += 4) K::template tile<4>(panel, nb, a, t, yp, y_t, valid, t == 0 ? ahead : nullptr);
+    if (t + 2 <= T) K::template tile<2>(panel, nb, a, t, yp, y_t, valid, t == 0 ? ahead : nullptr), t += 2;
+    if (t < T) K::template tile<1>(panel, nb, a, t, yp, y_t, valid, t == 0 ? ahead : nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace fastspec::cpu
