@@ -113,6 +113,15 @@ def test_sampling_binary(san_build):
     assert "0 failures" in _run([str(exe)], _san_env(leaks=True)).stdout
 
 
+def test_qdot_paths_binary(san_build):
+    """Every SIMD integer-dot path of this CPU against the scalar reference (tests/cpp/
+    test_qdot_paths.cpp; the same binary runs the NEON paths under qemu in test_aarch64.py)."""
+    exe = san_build / "tests" / "cpp" / "fastspec-test-qdot_paths"
+    _check_instrumented(exe)
+    r = _run([str(exe)], _san_env(leaks=True))
+    assert "avx2: 0 failures" in r.stdout or "best path: scalar" in r.stdout, r.stdout
+
+
 def test_python_subset_under_sanitizers(san_build):
     ext = sorted(san_build.glob("_core*.so"))
     assert ext, f"no _core*.so in {san_build}"
