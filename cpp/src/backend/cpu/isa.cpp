@@ -11,6 +11,8 @@
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 #include "fastspec/status.h"
@@ -56,17 +58,9 @@ CpuFeatures read_features() {
 }
 #endif
 
-#if defined(__aarch64__)
-// Linux reports the features in the auxiliary vector; AArch64 always has Advanced SIMD, so
-// without Linux (or without the bit) NEON still counts and only the dot product is off.
-bool hwcap_bit(unsigned long bit) {
-#if defined(__linux__)
-  return (getauxval(AT_HWCAP) & bit) != 0;
-#else
-  (void)bit;
-  return false;
-#endif
-}
+#if defined(__aarch64__) && defined(__linux__)
+// Linux reports the CPU's features in the auxiliary vector (AArch64 always has Advanced SIMD).
+bool hwcap_bit(unsigned long bit) { return (getauxval(AT_HWCAP) & bit) != 0; }
 #endif
 
 bool detect(Isa isa) {
@@ -154,6 +148,13 @@ bool cpu_has_neon() {
 bool cpu_has_neon_dotprod() {
 #if defined(__aarch64__) && defined(__linux__) && defined(HWCAP_ASIMDDP)
   static const bool v = hwcap_bit(HWCAP_ASIMDDP);
+  return v;
+#elif defined(__aarch64__) && defined(__APPLE__)
+  static const bool v = [] {  // every Apple silicon core has it; ask anyway
+    int on = 0;
+    size_t len = sizeof(on);
+    return sysctlbyname("hw.optional.arm.FEAT_DotProd", &on, &len, nullptr, 0) == 0 && on != 0;
+  }();
   return v;
 #else
   return false;
