@@ -136,6 +136,8 @@ void bind_engine(py::module_& m) {
   py::class_<Session>(m, "Session")
       .def("step", &Session::step, py::call_guard<py::gil_scoped_release>(),
            "One round; returns the committed token ids (empty once finished).")
+      .def_property_readonly("committed", [](const Session& s) { return s.committed(); },
+                             "The tokens the last round (step() or Engine.step_batch) committed.")
       .def_property_readonly("finished", &Session::finished)
       .def_property_readonly("finish_reason", &Session::finish_reason)
       .def_property_readonly("stats", [](const Session& s) {
@@ -176,7 +178,19 @@ void bind_engine(py::module_& m) {
            "A fresh KV cache for chained forward() calls (it keeps the engine alive).")
       .def("start", &Engine::start, py::arg("prompt"), py::arg("sampling"), py::arg("stop_ids"),
            py::keep_alive<0, 1>(), py::call_guard<py::gil_scoped_release>(),
-           "A generation session (it keeps the engine alive).");
+           "A generation session (it keeps the engine alive).")
+      .def("step_batch", [](Engine& e, const std::vector<Session*>& sessions) {
+        size_t ran;
+        {
+          py::gil_scoped_release nogil;
+          ran = e.step_batch(sessions.data(), sessions.size());
+        }
+        return ran;
+      }, py::arg("sessions"),
+         "One round for several sessions in one target pass (continuous batching; engine.h). Each "
+         "session's `committed` then holds its tokens of the round. Returns how many sessions ran.")
+      .def_property_readonly_static("max_batch_rows", [](py::object) { return Engine::max_batch_rows(); },
+                                    "Rows (prompt chunks, tokens + drafts) of all sessions in one step_batch pass.");
 }
 
 }  // namespace fastspec::py_bind

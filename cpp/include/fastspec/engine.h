@@ -22,6 +22,7 @@ class Rng;
 class Drafter;
 class KController;
 struct Proposal;
+struct SeqRows;
 
 struct SessionStats {
   int64_t prompt_tokens = 0;
@@ -59,12 +60,18 @@ class Session {
   // nothing once warm.
   const std::vector<int32_t>& step();
   bool finished() const { return finished_; }
+  // The tokens the last step() or Engine::step_batch round committed (valid until the next one).
+  const std::vector<int32_t>& committed() const { return committed_; }
   const std::string& finish_reason() const { return finish_reason_; }  // "stop" | "length" | ""
   const SessionStats& stats() const { return stats_; }
 
  private:
   friend class Engine;
   Session();
+  // A round in two halves around the target pass (session.cpp): plan() picks the pass's rows
+  // (at most budget), finish() consumes its logits and commits.
+  bool plan(int64_t budget, SeqRows* out);
+  const std::vector<int32_t>& finish(const float* logits, double pass_s);
   const std::vector<int32_t>& commit();  // commits committed_ (cut at a stop / max_tokens)
 
   const Transformer* model_ = nullptr;
@@ -86,6 +93,10 @@ class Session {
   bool finished_ = false;
   std::string finish_reason_;
   SessionStats stats_;
+  // The planned pass: k asked of the controller and n drafts proposed (-1, -1: a prefill chunk);
+  // when planning started and ended (the drafting time).
+  int32_t pass_k_ = 0, pass_n_ = 0;
+  double plan_t0_ = 0, plan_t1_ = 0;
 };
 
 // A KV cache bound to an engine: forward() appends tokens and returns their logits. For scoring
@@ -125,6 +136,16 @@ class Engine {
   std::unique_ptr<Context> new_context();
   std::unique_ptr<Session> start(const std::vector<int32_t>& prompt, const SamplingOptions& sampling,
                                  const std::vector<int32_t>& stop_ids);
+  // One round for several sessions of this engine in ONE target pass (continuous batching): in
+  // the given order, each unfinished session plans its rows (the next chunk of its prompt, or its
+  // last token + drafts) within what is left of max_batch_rows() rows; a session that finds no
+  // room waits for a later round (callers rotate the order). One batched forward runs them all
+  // (each weight read once), then each session accepts and samples from its own logits with its
+  // own generator; s->committed() holds what it committed. Every session's tokens are exactly
+  // those it gets from step() alone. InvalidArgument for a session of another engine or a
+  // session given twice. Returns the number of sessions that ran.
+  size_t step_batch(Session* const* sessions, size_t n);
+  static int64_t max_batch_rows();
 
  private:
   EngineOptions opts_;
@@ -133,6 +154,7 @@ class Engine {
   std::unique_ptr<Backend> backend_;
   DType kv_type_ = DType::F16;
   std::mutex compute_mu_;  // serializes compute calls on backend_ (see "Threads" above)
+  std::vector<float> batch_logits_;  // step_batch: [sum of the sessions' logits rows, vocab]
 };
 
 }  // namespace fastspec

@@ -1,4 +1,5 @@
 // Engine (models, backend, draft compatibility) and Context. The generation loop is session.cpp.
+#include <chrono>
 #include "fastspec/engine.h"
 
 #include <atomic>
@@ -183,6 +184,44 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
     if (!*s->trace_) throw IoError(spec_.trace_path + ": cannot open the trace file for writing");
   }
   return s;
+}
+
+int64_t Engine::max_batch_rows() { return Transformer::kMaxPass; }
+
+size_t Engine::step_batch(Session* const* sessions, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!sessions[i] || sessions[i]->backend_ != backend_.get())
+      throw InvalidArgument("step_batch: session " + std::to_string(i) + " does not belong to this engine");
+    for (size_t j = 0; j < i; ++j)
+      if (sessions[j] == sessions[i])
+        throw InvalidArgument("step_batch: session " + std::to_string(i) + " is also session " + std::to_string(j));
+  }
+  std::lock_guard<std::mutex> lock(compute_mu_);
+  std::vector<SeqRows> rows;  // small: one entry per session
+  std::vector<Session*> ran;
+  rows.reserve(n), ran.reserve(n);
+  int64_t left = Transformer::kMaxPass, n_logits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Session* s = sessions[i];
+    s->committed_.clear();
+    SeqRows r;
+    if (left < 1 || !s->plan(left, &r)) continue;
+    rows.push_back(r), ran.push_back(s);
+    left -= r.T, n_logits += r.n_logits;
+  }
+  if (ran.empty()) return 0;
+  const int64_t vocab = model_->vocab_size();
+  if (static_cast<int64_t>(batch_logits_.size()) < std::max<int64_t>(n_logits, 1) * vocab)
+    batch_logits_.resize(static_cast<size_t>(std::max<int64_t>(n_logits, 1) * vocab));
+  const auto t0 = std::chrono::steady_clock::now();
+  model_->forward_batch(*backend_, rows.data(), static_cast<int64_t>(rows.size()), batch_logits_.data());
+  const double pass_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const float* l = batch_logits_.data();
+  for (size_t i = 0; i < ran.size(); ++i) {
+    ran[i]->finish(l, pass_s);
+    l += rows[i].n_logits * vocab;
+  }
+  return ran.size();
 }
 
 }  // namespace fastspec

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <limits>
 
 #include "fastspec/engine.h"
 #include "model/kv_cache.h"
@@ -21,62 +22,96 @@ int64_t live_sessions() { return g_live_sessions.load(); }
 Session::Session() { ++g_live_sessions; }
 Session::~Session() { --g_live_sessions; }
 
+// One round alone: the whole prompt in one pass (forward() chunks it), else draft -> verify -> accept.
 const std::vector<int32_t>& Session::step() {
   committed_.clear();
   if (finished_) return committed_;
   std::lock_guard<std::mutex> lock(*compute_mu_);  // one compute call at a time per engine
+  SeqRows rows;
+  plan(std::numeric_limits<int64_t>::max(), &rows);
+  const double t = now_s();
+  model_->forward(*backend_, *rows.kv, rows.tokens, rows.T, logits_.data(), rows.n_logits);
+  return finish(logits_.data(), now_s() - t);
+}
+
+// The rows of this session's next target pass, at most `budget` of them (Engine::step_batch
+// shares one pass among sessions): the next chunk of the prompt (its last row's logits when the
+// chunk ends the prompt), or the last committed token + k draft tokens (k cut to the budget, the
+// context and max_tokens). False when finished.
+bool Session::plan(int64_t budget, SeqRows* out) {
+  if (finished_ || budget < 1) return false;
+  plan_t0_ = now_s();
+  const int64_t cached = kv_->length();
+  if (cached < prompt_len_) {  // prefill
+    const int64_t n = std::min(budget, prompt_len_ - cached);
+    *out = {kv_.get(), context_.data() + cached, n, cached + n == prompt_len_ ? 1 : 0};
+    pass_k_ = pass_n_ = -1;
+    plan_t1_ = plan_t0_;
+    return true;
+  }
+  // Draft: k tokens (fewer if the drafter has nothing good, or the context or max_tokens end).
+  int32_t k = drafter_ ? controller_->choose() : 0;
+  k = static_cast<int32_t>(std::min<int64_t>({static_cast<int64_t>(k), kv_->n_ctx() - cached - 1,
+                                              sampling_.max_tokens - stats_.tokens - 1, budget - 1}));
+  Proposal& prop = *prop_;
+  prop.clear();
+  if (k > 0) drafter_->propose(context_, k, sampling_, *rng_, prop);
+  const int32_t n = static_cast<int32_t>(prop.tokens.size());
+  // Verify: one target pass over [last committed, d1..dn] -> p1..p(n+1).
+  rows_.assign(1, context_.back());  // context_[cached] is the last committed token, not yet cached
+  rows_.insert(rows_.end(), prop.tokens.begin(), prop.tokens.end());
+  *out = {kv_.get(), rows_.data(), n + 1, n + 1};
+  pass_k_ = k, pass_n_ = n;
+  plan_t1_ = now_s();
+  return true;
+}
+
+// Consumes the logits of the planned pass ([out.n_logits, vocab]; pass_s: its time): the first
+// token after the prompt, or the accepted prefix of the drafts + the recovered or bonus token.
+const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) {
+  committed_.clear();
   const int64_t vocab = model_->vocab_size();
-  const double t0 = now_s();
-  if (kv_->length() == 0) {  // prefill: the whole prompt in one pass, then sample the first token
-    model_->forward(*backend_, *kv_, context_.data(), prompt_len_, logits_.data(), 1);
-    ++stats_.target_passes;
+  if (pass_n_ < 0) {  // a prefill chunk; the last one samples the first token
+    stats_.prefill_s += pass_s;
+    if (kv_->length() < prompt_len_) return committed_;
+    ++stats_.target_passes;  // the prefill counts as one pass
     const double t1 = now_s();
-    stats_.prefill_s += t1 - t0;
-    const int32_t tok = sample_token(logits_.data(), vocab, sampling_, *rng_);
+    const int32_t tok = sample_token(logits, vocab, sampling_, *rng_);
     stats_.sample_s += now_s() - t1;
     stats_.decode_s += now_s() - t1;
     committed_.push_back(tok);
     return commit();
   }
-  // Draft: k tokens (fewer if the drafter has nothing good, or the context or max_tokens end).
-  const int64_t base = kv_->length();  // context_[base] is the last committed token, not yet cached
-  int32_t k = drafter_ ? controller_->choose() : 0;
-  k = static_cast<int32_t>(std::min<int64_t>({static_cast<int64_t>(k), kv_->n_ctx() - base - 1, sampling_.max_tokens - stats_.tokens - 1}));
-  Proposal& prop = *prop_;
-  prop.clear();
-  if (k > 0) drafter_->propose(context_, k, sampling_, *rng_, prop);
-  const int32_t n = static_cast<int32_t>(prop.tokens.size());
-  const double t1 = now_s();
-  // Verify: one target pass over [last committed, d1..dn] -> p1..p(n+1).
-  rows_.assign(1, context_.back());
-  rows_.insert(rows_.end(), prop.tokens.begin(), prop.tokens.end());
-  model_->forward(*backend_, *kv_, rows_.data(), n + 1, logits_.data(), n + 1);
   ++stats_.target_passes;
+  const int64_t base = kv_->length() - (pass_n_ + 1);  // the cache before the pass
+  const int32_t n = pass_n_;
+  const Proposal& prop = *prop_;
   const double t2 = now_s();
   // Accept a prefix, then the recovered or bonus token.
   u_.assign(static_cast<size_t>(n + 1), 0.0);
   if (sampling_.temperature > 0) for (double& x : u_) x = rng_->uniform();
-  const VerifyOutcome out = rejection_sample(logits_.data(), vocab, prop.tokens.data(), prop.q, n, sampling_, u_.data());
+  const VerifyOutcome out = rejection_sample(logits, vocab, prop.tokens.data(), prop.q, n, sampling_, u_.data());
   kv_->truncate(base + 1 + out.n_accepted);  // rollback: keep last committed + accepted drafts
   committed_.assign(prop.tokens.begin(), prop.tokens.begin() + out.n_accepted);
   committed_.push_back(out.next);
   const double t3 = now_s();
-  stats_.draft_s += t1 - t0;
-  stats_.verify_s += t2 - t1;
+  const double draft_s = plan_t1_ - plan_t0_;
+  stats_.draft_s += draft_s;
+  stats_.verify_s += pass_s;
   stats_.sample_s += t3 - t2;
-  stats_.decode_s += t3 - t0;
+  stats_.decode_s += draft_s + pass_s + (t3 - t2);
   stats_.drafted += n;
   stats_.accepted += out.n_accepted;
   for (int32_t i = 0; i < out.n_accepted; ++i) ++stats_.accepted_by_position[i];
-  if (n > 0) controller_->observe_spec(n, out.n_accepted, t1 - t0 - prop.sync_s, t2 - t1);
-  else controller_->observe_plain(t2 - t1);
+  if (n > 0) controller_->observe_spec(n, out.n_accepted, draft_s - prop.sync_s, pass_s);
+  else controller_->observe_plain(pass_s);
   if (trace_) {
-    *trace_ << "{\"pass\":" << stats_.target_passes << ",\"position\":" << base + 1 << ",\"k\":" << k
+    *trace_ << "{\"pass\":" << stats_.target_passes << ",\"position\":" << base + 1 << ",\"k\":" << pass_k_
             << ",\"proposed\":[";
     for (int32_t i = 0; i < n; ++i) *trace_ << (i ? "," : "") << prop.tokens[i];
     *trace_ << "],\"accepted\":" << out.n_accepted << ",\"next\":" << out.next << ",\"kind\":\""
-            << (n == 0 ? "plain" : out.bonus ? "bonus" : "recovered") << "\",\"draft_s\":" << t1 - t0
-            << ",\"verify_s\":" << t2 - t1 << "}\n";
+            << (n == 0 ? "plain" : out.bonus ? "bonus" : "recovered") << "\",\"draft_s\":" << draft_s
+            << ",\"verify_s\":" << pass_s << "}\n";
   }
   return commit();
 }

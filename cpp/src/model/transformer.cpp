@@ -193,8 +193,8 @@ void Transformer::compute_inv_freq() {
 int64_t Transformer::workspace_floats(int64_t T) const {
   const ModelConfig& c = cfg_;
   const int64_t q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
-  // x, h [T, d]; q, att [T, q_dim]; k, v [T, kv_dim]; gate [T, ff]; pos [T] (int32 in float slots)
-  return T * (2 * c.n_embd + 2 * q_dim + 2 * kv_dim + c.n_ff + 1);
+  // x, h [T, d]; q, att [T, q_dim]; k, v [T, kv_dim]; gate [T, ff]; pos, tok [T] (int32 in float slots)
+  return T * (2 * c.n_embd + 2 * q_dim + 2 * kv_dim + c.n_ff + 2);
 }
 
 void Transformer::bind(Backend& be) {
@@ -220,14 +220,37 @@ void Transformer::forward(Backend& be, KvCache& kv, const int32_t* tokens, int64
     const int64_t c1 = std::min(T, c0 + kMaxPass);
     const int64_t lo = std::max(c0, first_logit);  // first token of this chunk that needs logits
     float* out = lo < c1 ? logits + (lo - first_logit) * cfg_.vocab_size : nullptr;
-    forward_pass(be, kv, tokens + c0, c1 - c0, out, lo < c1 ? c1 - lo : 0);
+    const SeqRows s{&kv, tokens + c0, c1 - c0, lo < c1 ? c1 - lo : 0};
+    forward_pass(be, &s, 1, out);
   }
 }
 
-void Transformer::forward_pass(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits,
-                               int64_t n_logits) const {
+void Transformer::forward_batch(Backend& be, const SeqRows* seqs, int64_t n_seqs, float* logits) const {
+  int64_t rows = 0;
+  for (int64_t i = 0; i < n_seqs; ++i) {
+    const SeqRows& s = seqs[i];
+    if (!s.kv || s.T < 1 || s.n_logits < 0 || s.n_logits > s.T)
+      throw Error("forward_batch: sequence " + std::to_string(i) + ": T=" + std::to_string(s.T) +
+                  " n_logits=" + std::to_string(s.n_logits));
+    if (s.kv->length() + s.T > s.kv->n_ctx())
+      throw InvalidArgument("forward_batch: sequence " + std::to_string(i) + ": " + std::to_string(s.kv->length()) +
+                            " cached + " + std::to_string(s.T) + " new tokens exceed the context of " +
+                            std::to_string(s.kv->n_ctx()));
+    for (int64_t j = 0; j < i; ++j)
+      if (seqs[j].kv == s.kv) throw Error("forward_batch: sequences " + std::to_string(j) + " and " +
+                                          std::to_string(i) + " share one KV cache");
+    rows += s.T;
+  }
+  if (n_seqs < 1 || rows > kMaxPass)
+    throw Error("forward_batch: " + std::to_string(n_seqs) + " sequences of " + std::to_string(rows) +
+                " rows in all (1 .. " + std::to_string(kMaxPass) + " rows per pass)");
+  forward_pass(be, seqs, n_seqs, logits);
+}
+
+void Transformer::forward_pass(Backend& be, const SeqRows* seqs, int64_t n_seqs, float* logits) const {
   const ModelConfig& c = cfg_;
-  const int64_t start = kv.length();
+  int64_t T = 0, n_logits = 0;
+  for (int64_t i = 0; i < n_seqs; ++i) T += seqs[i].T, n_logits += seqs[i].n_logits;
   const int64_t d = c.n_embd, hd = c.head_dim, q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
   const bool gemma = c.family == "gemma3";
   const float eps = static_cast<float>(c.norm_eps);
@@ -240,10 +263,15 @@ void Transformer::forward_pass(Backend& be, KvCache& kv, const int32_t* tokens, 
   float* k = att + T * q_dim;       // [T, n_kv, hd]
   float* v = k + T * kv_dim;        // [T, n_kv, hd]
   float* gate = v + T * kv_dim;     // [T, ff]
-  int32_t* pos = reinterpret_cast<int32_t*>(gate + T * c.n_ff);  // [T]
-  for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(start + t);
+  int32_t* pos = reinterpret_cast<int32_t*>(gate + T * c.n_ff);  // [T] each row's position
+  int32_t* tok = pos + T;                                          // [T] the rows' tokens
+  for (int64_t i = 0, r = 0; i < n_seqs; ++i)
+    for (int64_t t = 0; t < seqs[i].T; ++t, ++r) {
+      pos[r] = static_cast<int32_t>(seqs[i].kv->length() + t);
+      tok[r] = seqs[i].tokens[t];
+    }
 
-  be.embed(tok_embd_, tokens, T, gemma ? std::sqrt(static_cast<float>(d)) : 1.0f, x);
+  be.embed(tok_embd_, tok, T, gemma ? std::sqrt(static_cast<float>(d)) : 1.0f, x);
   const float attn_scale =
       1.0f / std::sqrt(static_cast<float>(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : hd));
   for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -263,9 +291,12 @@ void Transformer::forward_pass(Backend& be, KvCache& kv, const int32_t* tokens, 
     rp.pairs_adjacent = c.rope_pairs_adjacent;
     rp.inv_freq = L.sliding ? inv_freq_local_.data() : inv_freq_global_.data();
     be.rope(q, c.n_heads, k, c.n_kv_heads, T, hd, pos, rp);
-    kv.store(l, start, T, k, v);
-    be.attention(q, kv.view(l), att, T, c.n_heads, c.n_kv_heads, hd, pos, attn_scale,
-                 L.sliding ? c.sliding_window : 0, static_cast<float>(c.attn_logit_softcap));
+    for (int64_t i = 0, r = 0; i < n_seqs; r += seqs[i].T, ++i) {  // each sequence over its own cache
+      KvCache& kv = *seqs[i].kv;
+      kv.store(l, kv.length(), seqs[i].T, k + r * kv_dim, v + r * kv_dim);
+      be.attention(q + r * q_dim, kv.view(l), att + r * q_dim, seqs[i].T, c.n_heads, c.n_kv_heads, hd, pos + r,
+                   attn_scale, L.sliding ? c.sliding_window : 0, static_cast<float>(c.attn_logit_softcap));
+    }
     MatmulOut o;
     o.w = &L.wo;
     o.bias = L.bo.empty() ? nullptr : L.bo.data();
@@ -293,10 +324,13 @@ void Transformer::forward_pass(Backend& be, KvCache& kv, const int32_t* tokens, 
       be.matmuls(gate, T, &dn, 1);
     }
   }
-  kv.set_length(start + T);
+  for (int64_t i = 0; i < n_seqs; ++i) seqs[i].kv->set_length(seqs[i].kv->length() + seqs[i].T);
   if (n_logits == 0) return;
-  const float* last = x + (T - n_logits) * d;
-  be.rms_norm(last, output_norm_.data(), h, n_logits, d, eps, norm_plus_one_);
+  // h [n_logits, d]: the final norm of each sequence's last n_logits rows, gathered in order
+  for (int64_t i = 0, r = 0, o = 0; i < n_seqs; r += seqs[i].T, o += seqs[i].n_logits, ++i)
+    if (seqs[i].n_logits > 0)
+      be.rms_norm(x + (r + seqs[i].T - seqs[i].n_logits) * d, output_norm_.data(), h + o * d, seqs[i].n_logits, d,
+                  eps, norm_plus_one_);
   MatmulOut out;
   out.w = &output_;
   out.y = logits;

@@ -24,6 +24,15 @@ struct LayerWeights {
   bool sliding = false;          // gemma3 local-attention layer
 };
 
+// One sequence's rows in a batched pass: tokens[T] at positions [kv->length(), + T), appended to
+// *kv; its last n_logits rows (0 <= n_logits <= T) get logits.
+struct SeqRows {
+  KvCache* kv = nullptr;
+  const int32_t* tokens = nullptr;
+  int64_t T = 0;
+  int64_t n_logits = 0;
+};
+
 class Transformer {
  public:
   // Binds every weight of `file` (GGUF or Hugging Face names) and checks shapes; ModelError
@@ -46,6 +55,13 @@ class Transformer {
   // Allocates nothing: activations live in the backend's workspace (bind()).
   void forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits, int64_t n_logits) const;
 
+  // Several sequences in one pass (continuous batching): the matmuls see all rows at once (each
+  // weight is read once for every sequence), RoPE uses each row's own position, attention runs per
+  // sequence over its own cache. logits: [sum of n_logits, vocab], sequences in order. The rows
+  // of all sequences together are at most kMaxPass, and each cache appears once. A sequence's
+  // results are bit-equal to running it alone (every op is row-invariant: backend.h).
+  void forward_batch(Backend& be, const SeqRows* seqs, int64_t n_seqs, float* logits) const;
+
  private:
   Weight bind_matrix(const std::string& gguf_name, const std::string& hf_name, int64_t rows, int64_t cols) const;
   [[noreturn]] void missing_matrix(const std::string& name) const;
@@ -53,8 +69,8 @@ class Transformer {
                                  bool required = true) const;
   void compute_inv_freq();
   int64_t workspace_floats(int64_t T) const;  // activations of a T-token pass
-  // One pass of T <= kMaxPass tokens; logits rows for tokens [T - n_logits, T) of this pass.
-  void forward_pass(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits, int64_t n_logits) const;
+  // One pass of at most kMaxPass rows over n_seqs sequences (forward_batch without the checks).
+  void forward_pass(Backend& be, const SeqRows* seqs, int64_t n_seqs, float* logits) const;
 
   std::shared_ptr<const ModelFile> file_;
   ModelConfig cfg_;
