@@ -177,6 +177,7 @@ void bind_engine(py::module_& m) {
       .def("new_context", &Engine::new_context, py::keep_alive<0, 1>(),
            "A fresh KV cache for chained forward() calls (it keeps the engine alive).")
       .def("start", &Engine::start, py::arg("prompt"), py::arg("sampling"), py::arg("stop_ids"),
+           py::arg("use_draft") = true,
            py::keep_alive<0, 1>(), py::call_guard<py::gil_scoped_release>(),
            "A generation session (it keeps the engine alive).")
       .def("step_batch", [](Engine& e, const std::vector<Session*>& sessions) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fastspec/model_config.h"
@@ -23,6 +24,13 @@ class Drafter;
 class KController;
 struct Proposal;
 struct SeqRows;
+
+// The log-probability of a generated token under the target model (log-softmax of its raw
+// logits: temperature 1, no top-k / top-p), and the top alternatives at that position.
+struct TokenLogprob {
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // [top_logprobs] (id, logprob), most probable first
+};
 
 struct SessionStats {
   int64_t prompt_tokens = 0;
@@ -62,6 +70,15 @@ class Session {
   bool finished() const { return finished_; }
   // The tokens the last step() or Engine::step_batch round committed (valid until the next one).
   const std::vector<int32_t>& committed() const { return committed_; }
+  // With logprobs on (set_logprobs), one entry per committed token of the last round. They come
+  // from the target pass that decided the token (a verify pass row is bit-equal to the plain
+  // decode step's, so they equal plain decoding's).
+  const std::vector<TokenLogprob>& committed_logprobs() const { return committed_lp_; }
+  void set_logprobs(int top_n);  // -1: off (default); 0..20: the token's logprob and top_n others
+  // The most draft tokens a round may verify (a scheduler lowers it as its batch fills; default:
+  // no cap beyond SpecOptions::k_max).
+  void set_draft_cap(int32_t k) { draft_cap_ = k < 0 ? 0 : k; }
+  int64_t cached_length() const;  // positions in this session's KV cache
   const std::string& finish_reason() const { return finish_reason_; }  // "stop" | "length" | ""
   const SessionStats& stats() const { return stats_; }
 
@@ -73,6 +90,7 @@ class Session {
   bool plan(int64_t budget, SeqRows* out);
   const std::vector<int32_t>& finish(const float* logits, double pass_s);
   const std::vector<int32_t>& commit();  // commits committed_ (cut at a stop / max_tokens)
+  void record_logprobs(const float* logits);  // committed_lp_ from the pass's logits rows
 
   const Transformer* model_ = nullptr;
   Backend* backend_ = nullptr;
@@ -97,6 +115,10 @@ class Session {
   // when planning started and ended (the drafting time).
   int32_t pass_k_ = 0, pass_n_ = 0;
   double plan_t0_ = 0, plan_t1_ = 0;
+  int32_t draft_cap_ = 1 << 30;
+  int top_logprobs_ = -1;
+  std::vector<TokenLogprob> committed_lp_;
+  friend class Scheduler;
 };
 
 // A KV cache bound to an engine: forward() appends tokens and returns their logits. For scoring
@@ -134,8 +156,9 @@ class Engine {
   // logits [ids.size(), vocab] of ids run from an empty context.
   std::vector<float> logits(const std::vector<int32_t>& ids);
   std::unique_ptr<Context> new_context();
+  // use_draft false: this session decodes plainly even when the engine has a drafter.
   std::unique_ptr<Session> start(const std::vector<int32_t>& prompt, const SamplingOptions& sampling,
-                                 const std::vector<int32_t>& stop_ids);
+                                 const std::vector<int32_t>& stop_ids, bool use_draft = true);
   // One round for several sessions of this engine in ONE target pass (continuous batching): in
   // the given order, each unfinished session plans its rows (the next chunk of its prompt, or its
   // last token + drafts) within what is left of max_batch_rows() rows; a session that finds no
@@ -155,6 +178,7 @@ class Engine {
   DType kv_type_ = DType::F16;
   std::mutex compute_mu_;  // serializes compute calls on backend_ (see "Threads" above)
   std::vector<float> batch_logits_;  // step_batch: [sum of the sessions' logits rows, vocab]
+  friend class Scheduler;
 };
 
 }  // namespace fastspec

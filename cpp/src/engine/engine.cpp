@@ -141,7 +141,7 @@ int64_t Context::length() const { return kv_->length(); }
 int64_t Context::vocab_size() const { return model_->vocab_size(); }
 
 std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const SamplingOptions& sampling,
-                                       const std::vector<int32_t>& stop_ids) {
+                                       const std::vector<int32_t>& stop_ids, bool use_draft) {
   sampling_options_check(sampling);
   const ModelConfig& c = model_->config();
   if (prompt.empty()) throw InvalidArgument("the prompt is empty (it needs at least one token)");
@@ -177,7 +177,8 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
                                                static_cast<double>(model_->file().mapped_bytes())
                                          : 0.0;
   s->controller_ = std::make_unique<KController>(spec_, draft_cost, sampling.temperature > 0);
-  if (spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
+  if (!use_draft) {
+  } else if (spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
   else if (draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, kv_type_, spec_);
   if (!spec_.trace_path.empty()) {
     s->trace_ = std::make_unique<std::ofstream>(spec_.trace_path, std::ios::app);
@@ -204,6 +205,7 @@ size_t Engine::step_batch(Session* const* sessions, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     Session* s = sessions[i];
     s->committed_.clear();
+    s->committed_lp_.clear();
     SeqRows r;
     if (left < 1 || !s->plan(left, &r)) continue;
     rows.push_back(r), ran.push_back(s);

@@ -2,10 +2,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <limits>
 
 #include "fastspec/engine.h"
+#include "fastspec/status.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 #include "spec/controller.h"
@@ -25,6 +27,7 @@ Session::~Session() { --g_live_sessions; }
 // One round alone: the whole prompt in one pass (forward() chunks it), else draft -> verify -> accept.
 const std::vector<int32_t>& Session::step() {
   committed_.clear();
+  committed_lp_.clear();
   if (finished_) return committed_;
   std::lock_guard<std::mutex> lock(*compute_mu_);  // one compute call at a time per engine
   SeqRows rows;
@@ -50,7 +53,7 @@ bool Session::plan(int64_t budget, SeqRows* out) {
     return true;
   }
   // Draft: k tokens (fewer if the drafter has nothing good, or the context or max_tokens end).
-  int32_t k = drafter_ ? controller_->choose() : 0;
+  int32_t k = drafter_ ? std::min(controller_->choose(), draft_cap_) : 0;
   k = static_cast<int32_t>(std::min<int64_t>({static_cast<int64_t>(k), kv_->n_ctx() - cached - 1,
                                               sampling_.max_tokens - stats_.tokens - 1, budget - 1}));
   Proposal& prop = *prop_;
@@ -70,6 +73,7 @@ bool Session::plan(int64_t budget, SeqRows* out) {
 // token after the prompt, or the accepted prefix of the drafts + the recovered or bonus token.
 const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) {
   committed_.clear();
+  committed_lp_.clear();
   const int64_t vocab = model_->vocab_size();
   if (pass_n_ < 0) {  // a prefill chunk; the last one samples the first token
     stats_.prefill_s += pass_s;
@@ -77,9 +81,10 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
     ++stats_.target_passes;  // the prefill counts as one pass
     const double t1 = now_s();
     const int32_t tok = sample_token(logits, vocab, sampling_, *rng_);
+    committed_.push_back(tok);
+    record_logprobs(logits);
     stats_.sample_s += now_s() - t1;
     stats_.decode_s += now_s() - t1;
-    committed_.push_back(tok);
     return commit();
   }
   ++stats_.target_passes;
@@ -94,6 +99,7 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
   kv_->truncate(base + 1 + out.n_accepted);  // rollback: keep last committed + accepted drafts
   committed_.assign(prop.tokens.begin(), prop.tokens.begin() + out.n_accepted);
   committed_.push_back(out.next);
+  record_logprobs(logits);  // committed token j was decided by logits row j
   const double t3 = now_s();
   const double draft_s = plan_t1_ - plan_t0_;
   stats_.draft_s += draft_s;
@@ -116,6 +122,40 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
   return commit();
 }
 
+void Session::set_logprobs(int top_n) {
+  if (top_n > 20) throw InvalidArgument("top_logprobs must be <= 20 (got " + std::to_string(top_n) + ")");
+  top_logprobs_ = top_n < 0 ? -1 : top_n;
+}
+
+int64_t Session::cached_length() const { return kv_->length(); }
+
+// committed_lp_[j] = log_softmax(logits row j)[committed_[j]] and the top_logprobs_ best of that row.
+void Session::record_logprobs(const float* logits) {
+  committed_lp_.clear();
+  if (top_logprobs_ < 0) return;
+  const int64_t vocab = model_->vocab_size();
+  for (size_t j = 0; j < committed_.size(); ++j) {
+    const float* row = logits + static_cast<int64_t>(j) * vocab;
+    float mx = row[0];
+    for (int64_t v = 1; v < vocab; ++v) mx = std::max(mx, row[v]);
+    double sum = 0;
+    for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(row[v] - mx));
+    const double lse = static_cast<double>(mx) + std::log(sum);
+    TokenLogprob lp;
+    lp.logprob = static_cast<float>(row[committed_[j]] - lse);
+    std::vector<int32_t> ids;
+    for (int k = 0; k < top_logprobs_; ++k) {  // top_n <= 20: selection passes are cheap enough
+      int32_t best = -1;
+      for (int64_t v = 0; v < vocab; ++v)
+        if ((best < 0 || row[v] > row[best]) && std::find(ids.begin(), ids.end(), v) == ids.end())
+          best = static_cast<int32_t>(v);
+      ids.push_back(best);
+      lp.top.emplace_back(best, static_cast<float>(row[best] - lse));
+    }
+    committed_lp_.push_back(std::move(lp));
+  }
+}
+
 // Appends committed_, cut after the first stop id or at max_tokens; sets finished. Returns the kept.
 const std::vector<int32_t>& Session::commit() {
   std::vector<int32_t>& tokens = committed_;
@@ -130,6 +170,7 @@ const std::vector<int32_t>& Session::commit() {
       finished_ = true, finish_reason_ = "length";
   }
   tokens.resize(keep);
+  if (committed_lp_.size() > keep) committed_lp_.resize(keep);
   context_.insert(context_.end(), tokens.begin(), tokens.end());  // capacity reserved at start()
   return tokens;
 }

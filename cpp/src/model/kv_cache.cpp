@@ -49,6 +49,20 @@ void KvCache::store(int64_t layer, int64_t start, int64_t T, const float* k, con
   cpu::f32_to_f16(v, reinterpret_cast<uint16_t*>(v_[layer].get() + off), n);
 }
 
+void KvCache::copy_prefix(const KvCache& src, int64_t n) {
+  if (src.k_.size() != k_.size() || src.row_ != row_ || src.type_ != type_ || n < 0 || n > src.length_ || n > n_ctx_)
+    throw Error("kv_cache_copy_prefix: " + std::to_string(n) + " positions from a cache of " +
+                std::to_string(src.k_.size()) + " layers x " + std::to_string(src.row_) + " (" +
+                std::to_string(src.length_) + " cached) into " + std::to_string(k_.size()) + " x " +
+                std::to_string(row_) + " of context " + std::to_string(n_ctx_));
+  const size_t bytes = static_cast<size_t>(n * row_) * elem_;
+  for (size_t l = 0; l < k_.size(); ++l) {
+    std::memcpy(k_[l].get(), src.k_[l].get(), bytes);
+    std::memcpy(v_[l].get(), src.v_[l].get(), bytes);
+  }
+  length_ = n;
+}
+
 KvView KvCache::view(int64_t layer) const {
   KvView kv;
   kv.k = k_[layer].get();

@@ -28,6 +28,11 @@ class KvCache {
   void store(int64_t layer, int64_t start, int64_t T, const float* k, const float* v);
   KvView view(int64_t layer) const;  // [n_ctx, n_kv_heads, head_dim] of type()
   int64_t row() const { return row_; }  // n_kv_heads * head_dim
+  // Positions [0, n) of every layer copied from src (same shape and type; n <= src.length(),
+  // n <= n_ctx()); this cache's length becomes n (a prefix-cache hit: the bits src computed).
+  void copy_prefix(const KvCache& src, int64_t n);
+  // Bytes of K/V that positions [0, length) occupy (what a prefix-cache entry holds).
+  int64_t bytes_used() const { return 2 * static_cast<int64_t>(k_.size()) * length_ * row_ * static_cast<int64_t>(elem_); }
 
  private:
   int64_t n_ctx_, row_, length_ = 0;

@@ -1,0 +1,41 @@
+// The prefix cache: finished sequences' KV caches, keyed by the tokens they hold, so that a new
+// request (or the next chat turn) whose prompt starts with cached tokens copies their K/V instead
+// of recomputing them. The copied bits are those a prefill would compute (every op is
+// row-invariant), so a hit never changes the output. Bounded by bytes of K/V held, least recently
+// used evicted first; an entry whose tokens are a prefix of a newer entry's is dropped (subsumed).
+// Not thread-safe: the scheduler's thread owns it.
+#pragma once
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <vector>
+
+#include "model/kv_cache.h"
+
+namespace fastspec {
+
+class PrefixCache {
+ public:
+  explicit PrefixCache(int64_t budget_bytes) : budget_(budget_bytes) {}
+
+  // The entry sharing the longest prefix with tokens, that prefix's length (capped at max_len) in
+  // *common; nullptr when no entry shares a token. Marks the entry most recently used.
+  const KvCache* lookup(const std::vector<int32_t>& tokens, int64_t max_len, int64_t* common);
+  // Keeps kv, holding tokens[0, kv->length()); evicts over budget (an entry larger than the whole
+  // budget is not kept).
+  void insert(const std::vector<int32_t>& tokens, std::unique_ptr<KvCache> kv);
+
+  int64_t bytes() const { return bytes_; }
+  size_t entries() const { return entries_.size(); }
+  int64_t budget() const { return budget_; }
+
+ private:
+  struct Entry {
+    std::vector<int32_t> tokens;  // [kv->length()]
+    std::unique_ptr<KvCache> kv;
+  };
+  int64_t budget_, bytes_ = 0;
+  std::list<Entry> entries_;  // most recently used first
+};
+
+}  // namespace fastspec

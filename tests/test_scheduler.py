@@ -1,0 +1,195 @@
+"""The scheduler (fastspec/scheduler.h): requests submitted from many threads to one engine,
+decoded with continuous batching by the scheduler's own thread. Every request gets exactly the
+tokens it gets alone; cancelled requests free their slots; a full queue raises QueueFullError;
+the prefix cache reuses a finished request's K/V for a prompt that extends it, without changing
+a token; logprobs equal plain decoding's under speculation; spec backoff caps drafts under load."""
+import math
+import random
+import threading
+
+import numpy as np
+import pytest
+
+import tiny_models as tm
+from fastspec import _core
+
+pytest.importorskip("gguf")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    cfg = tm.tiny_config("llama", max_position_embeddings=1024)
+    path = tmp_path_factory.mktemp("sched") / "m.gguf"
+    tm.write_gguf(path, cfg, tm.random_weights(cfg, seed=7), qtype="Q8_0")
+    return path, cfg["vocab_size"]
+
+
+def _engine(path, draft=""):
+    o = _core.EngineOptions()
+    o.threads, o.context = 2, 512
+    s = _core.SpecOptions()
+    s.draft = draft
+    return _core.Engine(str(path), o, s)
+
+
+def _sampling(i, n):
+    s = _core.SamplingOptions()
+    s.max_tokens = n
+    if i % 2:
+        s.temperature, s.top_k, s.seed = 0.8, 30, 100 + i
+    return s
+
+
+def _alone(eng, prompt, sampling, draft=True):
+    s = eng.start(prompt, sampling, [], draft)
+    out = []
+    while not s.finished:
+        out += list(s.step())
+    return out
+
+
+def _drain(req, timeout=60.0):
+    out = []
+    while not req.finished:
+        out += req.next(timeout)
+    return out
+
+
+def _opts(**kw):
+    o = _core.SchedulerOptions()
+    for k, v in kw.items():
+        setattr(o, k, v)
+    return o
+
+
+def _prompts(vocab, n, seed=0):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        base = [rng.randrange(vocab) for _ in range(6)]
+        out.append([base[j % 6] if j % 4 else rng.randrange(vocab) for j in range(5 + 37 * (i % 4) + i)])
+    return out
+
+
+@pytest.mark.parametrize("draft", ["", "ngram"])
+def test_sixteen_threads_each_get_their_alone_tokens(model, draft):
+    path, vocab = model
+    eng = _engine(path, draft)
+    prompts = _prompts(vocab, 16)
+    want = [_alone(eng, p, _sampling(i, 20 + i)) for i, p in enumerate(prompts)]
+    sched = _core.Scheduler(eng, _opts(max_sequences=8))  # 16 requests, 8 slots: some wait
+    got = [None] * 16
+
+    def client(i):
+        got[i] = _drain(sched.submit(prompts[i], _sampling(i, 20 + i), []))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert got == want
+    st = sched.stats
+    assert st["finished"] == 16 and st["active"] == 0 and st["queued"] == 0
+    assert st["rounds"] < sum(len(w) for w in want)  # passes were shared
+    sched.close()
+
+
+def test_cancel_frees_the_slot_and_others_are_served(model):
+    path, vocab = model
+    eng = _engine(path)
+    sched = _core.Scheduler(eng, _opts(max_sequences=2, max_queue=4))
+    long = sched.submit(_prompts(vocab, 1)[0], _sampling(0, 400), [])
+    first = long.next(30.0)
+    assert first
+    long.cancel()
+    while not long.finished:
+        long.next(5.0)
+    assert long.finish_reason == "cancelled"
+    prompts = _prompts(vocab, 4, seed=2)
+    reqs = [sched.submit(p, _sampling(i, 8), []) for i, p in enumerate(prompts)]
+    assert [_drain(r) for r in reqs] == [_alone(eng, p, _sampling(i, 8)) for i, p in enumerate(prompts)]
+    st = sched.stats
+    assert st["cancelled"] == 1 and st["finished"] == 4 and st["active"] == 0
+    sched.close()
+
+
+def test_full_queue_raises_and_bad_requests_are_value_errors(model):
+    path, vocab = model
+    eng = _engine(path)
+    sched = _core.Scheduler(eng, _opts(max_sequences=1, max_queue=1))
+    reqs = [sched.submit([1, 2, 3], _sampling(0, 300), [])]
+    with pytest.raises(_core.QueueFullError, match="requests already wait"):
+        for _ in range(8):  # the one slot and the one queue place fill; then it refuses
+            reqs.append(sched.submit([1, 2, 3], _sampling(0, 300), []))
+    assert issubclass(_core.QueueFullError, RuntimeError)
+    with pytest.raises(ValueError, match="the prompt has 600 tokens but the context is 512"):
+        sched.submit([1] * 600, _sampling(0, 4), [])
+    with pytest.raises(ValueError, match="the prompt is empty"):
+        sched.submit([], _sampling(0, 4), [])
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        sched.submit([vocab + 5], _sampling(0, 4), [])
+    sched.close()
+    assert all(r.finish_reason == "cancelled" for r in reqs)
+
+
+def test_prefix_cache_hit_changes_no_token(model):
+    path, vocab = model
+    eng = _engine(path)
+    sched = _core.Scheduler(eng, _opts(prefix_cache_mb=64))
+    turn1 = _prompts(vocab, 1, seed=5)[0] + list(range(40, 140))
+    r1 = sched.submit(turn1, _sampling(0, 16), [])
+    out1 = _drain(r1)
+    assert r1.stats["prefix_cached_tokens"] == 0
+    turn2 = turn1 + out1 + [7, 8, 9, 10]  # the next chat turn extends the conversation
+    r2 = sched.submit(turn2, _sampling(0, 16), [])
+    out2 = _drain(r2)
+    cached = r2.stats["prefix_cached_tokens"]
+    assert cached >= len(turn1) and cached < len(turn2)
+    assert out2 == _alone(eng, turn2, _sampling(0, 16))
+    st = sched.stats
+    assert st["prefix_hits"] == 1 and st["prefix_lookups"] == 2 and st["prefix_hit_tokens"] == cached
+    assert st["prefix_entries"] >= 1 and st["prefix_bytes"] > 0
+    off = _core.Scheduler(_engine(path), _opts(prefix_cache_mb=0))
+    r = off.submit(turn2, _sampling(0, 16), [])
+    assert _drain(r) == out2 and r.stats["prefix_cached_tokens"] == 0
+    off.close()
+    sched.close()
+
+
+def test_logprobs_under_speculation_equal_plain(model):
+    path, vocab = model
+    prompt = _prompts(vocab, 1, seed=9)[0] * 3  # repeats: the n-gram drafter finds drafts
+    plain = _core.Scheduler(_engine(path), _opts())
+    spec = _core.Scheduler(_engine(path, "ngram"), _opts())
+    a = plain.submit(prompt, _sampling(0, 24), [], True, 5)
+    b = spec.submit(prompt, _sampling(0, 24), [], True, 5)
+    ta, tb = _drain(a), _drain(b)
+    assert ta == tb
+    assert b.stats["drafted"] > 0
+    la, lb = a.logprobs(), b.logprobs()
+    assert len(la) == len(ta) and la == lb  # bit-equal floats: the verify rows are the decode rows
+    # and they are the log-softmax of the model's logits at each position
+    logits = _engine(path).logits(prompt + ta[:-1])[len(prompt) - 1:]
+    for j, (lp, top) in enumerate(la):
+        row = logits[j].astype(np.float64)
+        lse = row.max() + math.log(np.exp(row - row.max()).sum())
+        assert abs(lp - (row[ta[j]] - lse)) < 1e-4
+        assert [t for t, _ in top] == list(np.argsort(-row, kind="stable")[:5])
+    plain.close(), spec.close()
+
+
+def test_spec_backoff_caps_drafts_when_the_batch_is_full(model):
+    path, vocab = model
+    prompt = _prompts(vocab, 1, seed=9)[0] * 3
+    drafted, outs = {}, {}
+    for backoff in (True, False):
+        sched = _core.Scheduler(_engine(path, "ngram"), _opts(max_sequences=16, spec_backoff=backoff))
+        reqs = [sched.submit(prompt, _sampling(0, 24), []) for _ in range(16)]
+        outs[backoff] = [_drain(r) for r in reqs]
+        drafted[backoff] = sum(r.stats["drafted"] for r in reqs)
+        sched.close()
+    assert outs[True] == outs[False] and all(o == outs[True][0] for o in outs[True])
+    # 16 sequences: kTargetRows / 16 - 1 = 0 drafts each while they all decode (a few rounds with
+    # fewer active sequences at the start may still draft)
+    assert drafted[False] > 0 and drafted[True] <= drafted[False] // 4
