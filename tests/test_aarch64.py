@@ -105,13 +105,8 @@ def _x86(path, precision, kv_type):
                                         ("llama", "Q4_K"), ("gemma3", "Q6_K"), ("llama", "F16")])
 @pytest.mark.parametrize("precision,kv_type", [("q8", "f16"), ("f32", "f32")])
 def test_tiny_model_same_bits_as_x86(a64_build, tmp_path, arch, qtype, precision, kv_type):
-    kquant = qtype.endswith("_K")
-    kw = dict(hidden=256, intermediate=512) if kquant else {}
-    if kquant and arch == "gemma3":
-        kw["head_dim"] = 64
-    cfg = tm.tiny_config(arch, **kw)
     path = tmp_path / "m.gguf"
-    tm.write_gguf(path, cfg, tm.random_weights(cfg, seed=3), qtype=qtype)
+    tm.write_kernel_model(path, arch, qtype)
     want_logits, want_ids = _x86(path, precision, kv_type)
     for cpu, isa in [("cortex-a53", "neon"), ("cortex-a76", "neon_dotprod")]:
         out = tmp_path / f"logits-{isa}.bin"

@@ -39,13 +39,8 @@ def _logits(path, precision, kv_type):
                                         ("llama", "F16")])
 @pytest.mark.parametrize("precision,kv_type", [("q8", "f16"), ("f32", "f32")])
 def test_every_path_gives_the_same_bits(tmp_path, arch, qtype, precision, kv_type):
-    kquant = qtype.endswith("_K")
-    kw = dict(hidden=256, intermediate=512) if kquant else {}
-    if kquant and arch == "gemma3":
-        kw["head_dim"] = 64
-    cfg = tm.tiny_config(arch, **kw)
     path = tmp_path / "m.gguf"
-    tm.write_gguf(path, cfg, tm.random_weights(cfg, seed=3), qtype=qtype)
+    tm.write_kernel_model(path, arch, qtype)
     paths = _core.cpu_paths()
     assert paths[0] == "scalar"
     want = None

@@ -529,3 +529,14 @@ def add_tokenizer(w, tok):
         w.add_eot_token_id(tok["eot_id"])
     w.add_add_bos_token(tok["add_bos"])
     w.add_chat_template(tok["chat_template"])
+
+
+def write_kernel_model(path, arch, qtype, seed=3):
+    """A tiny model whose every 2-D weight has qtype (K-quants: hidden 256, intermediate 512 and,
+    for gemma3, head_dim 64, so rows are whole 256-blocks). Returns its config."""
+    kw = dict(hidden=256, intermediate=512) if qtype.endswith("_K") else {}
+    if qtype.endswith("_K") and arch == "gemma3":
+        kw["head_dim"] = 64
+    cfg = tiny_config(arch, **kw)
+    write_gguf(path, cfg, random_weights(cfg, seed=seed), qtype=qtype)
+    return cfg

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "fastspec/status.h"
+#include "io/utf8.h"
 
 namespace fastspec {
 namespace {
@@ -161,24 +162,6 @@ class Parser {
     return v;
   }
 
-  static void put_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
   // Validates one raw UTF-8 sequence starting at pos_ (lead byte >= 0x80) and appends it.
   void copy_utf8(std::string& out) {
     size_t start = pos_;
@@ -247,7 +230,7 @@ class Parser {
             if (lo < 0xDC00 || lo > 0xDFFF) fail_at(esc, "high surrogate followed by a non-low surrogate");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
-          put_utf8(out, cp);
+          utf8_append(out, cp);
           break;
         }
         default:

@@ -1,4 +1,4 @@
-// UTF-8 validation (RFC 3629: no overlongs, no surrogates, max U+10FFFF).
+// UTF-8 validation (RFC 3629: no overlongs, no surrogates, max U+10FFFF) and encoding.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +29,25 @@ inline bool utf8_valid(const std::string& s) {
     i += len;
   }
   return true;
+}
+
+// Appends code point cp (<= U+10FFFF) as UTF-8.
+inline void utf8_append(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
 }
 
 }  // namespace fastspec

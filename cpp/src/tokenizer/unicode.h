@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "io/utf8.h"
+
 namespace fastspec::tok {
 
 constexpr uint8_t kPropWhiteSpace = 32;
@@ -42,8 +44,8 @@ size_t utf8_decode(std::string_view text, std::vector<uint32_t>& cps, std::vecto
 // Byte offset of the first ill-formed UTF-8 sequence of text, or npos when it is well-formed.
 size_t utf8_check(std::string_view text);
 
-// Appends the UTF-8 encoding of cp.
-void utf8_append(std::string& out, uint32_t cp);
+// utf8_append (the UTF-8 encoding of a code point): io/utf8.h.
+using fastspec::utf8_append;
 
 // Byte length of the UTF-8 sequence starting with lead byte c (1 for bytes that cannot lead).
 inline size_t utf8_len(uint8_t c) {
