@@ -8,6 +8,7 @@
     fastspec export MODEL OUT_DIR [--dtype f16|bf16|f32]  a GGUF model -> Hugging Face checkpoint folder
     fastspec quantize IN_DIR OUT_DIR --method awq|rtn [--calib FILE] [--group 128]   int4 AutoAWQ checkpoint
     fastspec perplexity MODEL TEXT_FILE [--context 512]   perplexity of a text (non-overlapping windows)
+    fastspec serve --model M [--draft D] [--port 8000] [--parallel 16]   OpenAI-compatible HTTP server
 """
 from __future__ import annotations
 
@@ -160,6 +161,17 @@ def _cmd_perplexity(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    try:
+        from .server import serve
+    except ImportError as e:
+        raise ImportError(f"{e}: `fastspec serve` needs the server extra: pip install 'fastspec[server]'") from None
+    return serve(args.model, host=args.host, port=args.port, log_format=args.log_format, draft=args.draft,
+                 k=args.k, parallel=args.parallel, context=args.context, threads=args.threads,
+                 max_queue=args.max_queue, prefix_cache_mb=args.prefix_cache_mb,
+                 spec_backoff=not args.no_spec_backoff)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastspec", description="fastspec: speculative-decoding inference engine")
     sub = p.add_subparsers(dest="command", required=True)
@@ -238,6 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--threads", type=int, default=None)
     pp.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     pp.set_defaults(func=_cmd_perplexity)
+    ps = sub.add_parser("serve", help="OpenAI-compatible HTTP server (continuous batching; fastspec[server] extra)")
+    ps.add_argument("--model", "-m", default=DEFAULT_MODEL, help=f"path or known name (default {DEFAULT_MODEL})")
+    ps.add_argument("--draft", default=None, help="speculative decoding: 'ngram' or a draft model (path or name)")
+    ps.add_argument("--k", type=int, default=None, help="draft tokens per step (default: adaptive)")
+    ps.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ps.add_argument("--port", type=int, default=8000, help="default 8000")
+    ps.add_argument("--parallel", type=int, default=16, help="sequences decoding at once (default 16)")
+    ps.add_argument("--context", type=int, default=4096, help="positions per sequence (default 4096)")
+    ps.add_argument("--threads", type=int, default=None, help="default: physical cores")
+    ps.add_argument("--max-queue", type=int, default=64,
+                    help="requests waiting for a slot beyond which the server answers 503 (default 64)")
+    ps.add_argument("--prefix-cache-mb", type=int, default=256, help="prefix-cache K/V memory (default 256; 0 = off)")
+    ps.add_argument("--no-spec-backoff", action="store_true", help="keep full draft lengths under load")
+    ps.add_argument("--log-format", default="text", choices=["text", "json"], help="request log lines (default text)")
+    ps.set_defaults(func=_cmd_serve)
     return p
 
 
