@@ -113,6 +113,51 @@ def test_sampling_binary(san_build):
     assert "0 failures" in _run([str(exe)], _san_env(leaks=True)).stdout
 
 
+@pytest.mark.parametrize("model", ["llama_q8_0", "gemma3_q4_0"])
+def test_scheduler_threads_binary(san_build, tiny_models, model):
+    """16 client threads on one scheduler: submit, stream, cancel, close in flight (tests/cpp/
+    test_scheduler_threads.cpp), LeakSanitizer on."""
+    exe = san_build / "tests" / "cpp" / "fastspec-test-scheduler_threads"
+    _check_instrumented(exe)
+    r = _run([str(exe), tiny_models[model], "3"], _san_env(leaks=True))
+    assert "0 failures (3 rounds of 16 clients)" in r.stdout
+
+
+TSAN = ROOT / "build" / "tsan"
+
+
+@pytest.fixture(scope="session")
+def tsan_build():
+    """build/tsan: the threaded C++ test binaries with ThreadSanitizer (FASTSPEC_SANITIZE=thread)."""
+    if not _runtime("libtsan.so"):
+        pytest.skip("g++ has no ThreadSanitizer runtime (libtsan)")
+    TSAN.mkdir(parents=True, exist_ok=True)
+    with open(TSAN.parent / "tsan.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (TSAN / "build.ninja").exists():
+            subprocess.run(["cmake", "-S", str(ROOT), "-B", str(TSAN), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                            "-DFASTSPEC_CUDA=OFF", "-DFASTSPEC_TESTS=ON", "-DFASTSPEC_SANITIZE=thread",
+                            "-DFASTSPEC_CPP_LIBRARY=OFF"], check=True, capture_output=True)
+        r = subprocess.run(["cmake", "--build", str(TSAN), "-j", str(os.cpu_count() or 2), "--target",
+                            "fastspec-test-scheduler_threads", "fastspec-test-engine_lifecycle"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    return TSAN
+
+
+@pytest.mark.parametrize("binary,args,expect", [
+    ("fastspec-test-scheduler_threads", ["2"], "0 failures (2 rounds of 16 clients)"),
+    ("fastspec-test-engine_lifecycle", ["200"], "0 failures (200 sessions)")])
+def test_threads_under_thread_sanitizer(tsan_build, tiny_models, binary, args, expect):
+    """Data races in the thread pool, the engine's compute lock and the scheduler fail the run."""
+    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1")
+    r = subprocess.run([str(tsan_build / "tests" / "cpp" / binary), tiny_models["llama_q8_0"], *args], env=env,
+                       capture_output=True, text=True, timeout=900, cwd=ROOT)
+    report = r.stdout[-4000:] + "\n" + r.stderr[-8000:]
+    assert r.returncode == 0 and "ThreadSanitizer" not in r.stderr, report
+    assert expect in r.stdout, report
+
+
 def test_qdot_paths_binary(san_build):
     """Every SIMD integer-dot path of this CPU against the scalar reference (tests/cpp/
     test_qdot_paths.cpp; the same binary runs the NEON paths under qemu in test_aarch64.py)."""
