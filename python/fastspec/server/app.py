@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -239,6 +239,10 @@ async def _generate(request: Request, kind: str) -> Response:
     except ApiError as e:
         state.log_request({"endpoint": endpoint, "status": e.status, "code": e.code, "error": e.message})
         return _error_response(e)
+    except ClientDisconnect:  # gone before its body arrived
+        state.log_request({"endpoint": endpoint, "status": 499, "code": "client_disconnected",
+                           "error": "the client left before sending the whole body"})
+        return Response(status_code=499)
     model = p.model or state.model_name
     rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex[:24]
     state.metrics.in_flight_add(1)
