@@ -53,9 +53,8 @@ def test_stop_string_and_follow_up_turn(server, engines):
     full = ref.chat(MSGS, max_tokens=48).text
     stop = full.split()[2]
     want = ref.chat(MSGS, max_tokens=48, stop=[stop])
-    r = c.chat.completions.create(model="smollm2", messages=MSGS, max_tokens=48, temperature=0, stop=[stop]) \
-        if False else c.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", messages=MSGS, max_tokens=48,
-                                                temperature=0, stop=[stop])
+    r = c.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", messages=MSGS, max_tokens=48,  # the stem
+                                  temperature=0, stop=[stop])
     assert r.choices[0].message.content == want.text and r.choices[0].finish_reason == "stop"
     turn2 = MSGS + [{"role": "assistant", "content": full}, {"role": "user", "content": "Now one about rain."}]
     r2 = c.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", messages=turn2, max_tokens=32,
