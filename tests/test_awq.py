@@ -287,3 +287,16 @@ def test_awq_int_kernel(in_f, out_f, group):
         for t in (0, 5, 16):
             one, _ = _core._qdot_awq(qw, qz, sc, group, x[t : t + 1], path)
             assert np.array_equal(one[0].view(np.uint32), y[t].view(np.uint32)), f"{path} row {t} alone"
+
+
+@pytest.mark.parametrize("group", [32, 64, 128, 256])
+def test_awq_packed_size(group):
+    """The panels store d (f16) and m (f32) once per group of 16 rows, then 16 bytes of codes per
+    32 inputs (qpack.h): 16 + 6 / (group / 32) bytes per 32 weights, under Q4_0's 18 from group 128."""
+    in_f = 1024
+    rb = _core._awq_pack_row_bytes(in_f, group)
+    assert rb == in_f // 32 * 16 + in_f // group * 6
+    q4_0 = in_f // 32 * 18
+    assert (rb < q4_0) == (group >= 128), (rb, q4_0)
+    with pytest.raises(ValueError, match="576 inputs in groups of 128"):
+        _core._awq_pack_row_bytes(576, 128)

@@ -191,12 +191,17 @@ void bind_kernels(py::module_& m) {
       back = b;
     }
     py::array_t<float> deq({rows, cols});
-    for (int64_t r = 0; r < rows; ++r) cpu::dequant_packed_row(t, packed.data(), cols, r, deq.mutable_data() + r * cols);
+    for (int64_t r = 0; r < rows; ++r)
+      cpu::dequant_packed_row(t, packed.data(), cpu::qpack_row_bytes(t, cols), cols, r, deq.mutable_data() + r * cols);
     return py::make_tuple(back, deq);
   }, py::arg("type"), py::arg("w"),
      "Test hook: stored rows uint8 [rows, row_bytes] -> packed into 16-row panels (qpack.h) -> "
      "(32-element types: the rows unpacked back, uint8 [rows, row_bytes], else None; the rows "
      "dequantized from the panels, float32 [rows, cols]).");
+
+  m.def("_awq_pack_row_bytes", [](int64_t in, int64_t group) { return cpu::awq_pack_row_bytes(in, group); },
+        py::arg("in_features"), py::arg("group"),
+        "Test hook: bytes per output row of AWQ weights packed into panels (qpack.h), in groups of `group` inputs.");
 
   m.def("_qdot_awq", [](py::array_t<int32_t, py::array::c_style | py::array::forcecast> qweight,
                         py::array_t<int32_t, py::array::c_style | py::array::forcecast> qzeros,
@@ -218,8 +223,8 @@ void bind_kernels(py::module_& m) {
     if (!cpu::awq_packable(p.in, group)) throw InvalidArgument("_qdot_awq: in and group must be multiples of 32");
     const cpu::QKernels& k = cpu::qkernels(isa_by_name(isa));
     const cpu::QRowsFn fn = k.rows[static_cast<int>(cpu::QType::awq4)];
-    const uint64_t rb = cpu::awq_pack_row_bytes(p.in);
-    std::vector<uint8_t> packed(cpu::qpack_bytes(DType::AWQ_INT4, p.out, p.in));
+    const uint64_t rb = cpu::awq_pack_row_bytes(p.in, group);
+    std::vector<uint8_t> packed(cpu::awq_pack_bytes(p.out, p.in, group));
     for (int64_t panel = 0; panel * cpu::kPanelRows < p.out; ++panel)
       cpu::awq_pack_panel(p, panel, packed.data() + panel * cpu::kPanelRows * rb);
     ActBuf b = quantize(k, cpu::ActFormat::q8, x);
@@ -230,7 +235,7 @@ void bind_kernels(py::module_& m) {
       fn(packed.data(), static_cast<int64_t>(rb), p.out, a.from_row(t0), std::min<int64_t>(cpu::kQDotMaxRows, T - t0),
          y.mutable_data() + t0 * p.out, p.out, 1);
     py::array_t<float> deq({p.out, p.in});
-    for (int64_t o = 0; o < p.out; ++o) cpu::dequant_packed_row(DType::AWQ_INT4, packed.data(), p.in, o, deq.mutable_data() + o * p.in);
+    for (int64_t o = 0; o < p.out; ++o) cpu::dequant_packed_row(DType::AWQ_INT4, packed.data(), rb, p.in, o, deq.mutable_data() + o * p.in);
     return py::make_tuple(y, deq);
   }, py::arg("qweight"), py::arg("qzeros"), py::arg("scales"), py::arg("group"), py::arg("x"), py::arg("isa"),
      "Test hook: AutoAWQ parts packed into panels (qpack.h) -> (y float32 [T, out] by the integer kernel of "

@@ -1,8 +1,8 @@
 // Every SIMD integer-dot path this CPU supports against the scalar reference, in C++ (so that the
 // same binary checks the x86 paths natively and the NEON paths under qemu-aarch64; tests/
-// test_aarch64.py): for each panel type (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 AWQ Q4_K Q5_K Q6_K), random
-// stored weights packed at load as the backend does (qpack.h), 1..17 activation rows and a
-// partial last panel; the results must be bit-equal to the scalar path's, and a row's result must
+// test_aarch64.py): for each panel type (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 AWQ in groups of 32 / 64 / 128,
+// Q4_K Q5_K Q6_K), random stored weights packed at load as the backend does (qpack.h; AWQ: the
+// packed size and the dequantized panels checked too), 1..17 activation rows and a partial last panel; the results must be bit-equal to the scalar path's, and a row's result must
 // not depend on how many rows ran with it (batch invariance). The activation quantizers too.
 //   fastspec-test-qdot_paths [PATH]    (PATH: one of _core.cpu_paths(); default: every supported one)
 #include <cstdio>
@@ -28,6 +28,7 @@ struct TypeCase {
   DType t;
   int block, bytes;            // stored block: elements, bytes
   std::vector<int> f16_at;     // byte offsets of the block's f16 fields (scales, mins)
+  int64_t group = 0;           // AWQ: inputs per scale / zero group
 };
 
 const std::vector<TypeCase>& cases() {
@@ -36,9 +37,15 @@ const std::vector<TypeCase>& cases() {
       {"Q5_0", QType::q5_0, DType::Q5_0, 32, 22, {0}},       {"Q5_1", QType::q5_1, DType::Q5_1, 32, 24, {0, 2}},
       {"Q8_0", QType::q8_0, DType::Q8_0, 32, 34, {0}},       {"Q4_K", QType::q4_k, DType::Q4_K, 256, 144, {0, 2}},
       {"Q5_K", QType::q5_k, DType::Q5_K, 256, 176, {0, 2}},  {"Q6_K", QType::q6_k, DType::Q6_K, 256, 210, {208}},
-      {"AWQ", QType::awq4, DType::AWQ_INT4, 32, 0, {}},
+      {"AWQ g32", QType::awq4, DType::AWQ_INT4, 32, 0, {}, 32},
+      {"AWQ g64", QType::awq4, DType::AWQ_INT4, 32, 0, {}, 64},
+      {"AWQ g128", QType::awq4, DType::AWQ_INT4, 32, 0, {}, 128},
   };
   return c;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // A finite f16 of magnitude 2^-6 .. 2^1, random sign and mantissa.
@@ -48,10 +55,15 @@ uint16_t random_f16(std::mt19937& g) {
   return static_cast<uint16_t>(sign | exp | (g() & 0x3ff));
 }
 
+// Packed row bytes of the case's type (qpack.h).
+int64_t packed_row_bytes(const TypeCase& c, int64_t n) {
+  return static_cast<int64_t>(c.q == QType::awq4 ? awq_pack_row_bytes(n, c.group) : qpack_row_bytes(c.t, n));
+}
+
 // Packed weights [rows, n] of the case's type (qpack.h), built from random stored rows.
 std::vector<uint8_t> packed_weights(const TypeCase& c, int64_t rows, int64_t n, std::mt19937& g) {
-  if (c.q == QType::awq4) {  // AutoAWQ parts, group 64, packed per panel as the loader does
-    const int64_t group = 64;
+  if (c.q == QType::awq4) {  // AutoAWQ parts packed per panel as the loader does
+    const int64_t group = c.group;
     std::vector<uint8_t> qw(static_cast<size_t>(n * rows / 2)), qz(static_cast<size_t>(n / group * rows / 2));
     std::vector<uint16_t> sc(static_cast<size_t>(n / group * rows));
     for (auto& b : qw) b = static_cast<uint8_t>(g());
@@ -60,9 +72,21 @@ std::vector<uint8_t> packed_weights(const TypeCase& c, int64_t rows, int64_t n, 
     AwqParts p;
     p.qweight = qw.data(), p.qzeros = qz.data(), p.scales = reinterpret_cast<const uint8_t*>(sc.data());
     p.in = n, p.out = rows, p.group = group;
-    const uint64_t rb = awq_pack_row_bytes(n);
-    std::vector<uint8_t> out(static_cast<size_t>((rows + 15) / 16 * 16 * rb));
+    // the size (qpack.h): d f16 + m f32 per group and row, 16 bytes of codes per 32 inputs
+    const uint64_t rb = awq_pack_row_bytes(n, group);
+    CHECK(rb == static_cast<uint64_t>(n / 32 * 16 + n / group * 6));
+    CHECK(awq_group_blocks(n, static_cast<int64_t>(rb)) == group / 32);
+    CHECK(awq_pack_bytes(rows, n, group) == static_cast<uint64_t>((rows + 15) / 16 * 16) * rb);
+    std::vector<uint8_t> out(awq_pack_bytes(rows, n, group));
     for (int64_t panel = 0; panel * 16 < rows; ++panel) awq_pack_panel(p, panel, out.data() + panel * 16 * rb);
+    // the panels hold the same values: every row dequantizes equal to the parts' row (exact; only
+    // the sign of a zero may differ: (q - z) s is -0 for a negative s, d q + m is +0)
+    std::vector<float> want(static_cast<size_t>(n)), got(want);
+    for (int64_t o = 0; o < rows; ++o) {
+      dequantize_awq_row(p, o, want.data());
+      dequant_packed_row(DType::AWQ_INT4, out.data(), rb, n, o, got.data());
+      CHECK(want == got);
+    }
     return out;
   }
   const int64_t nb = n / c.block, row_bytes = nb * c.bytes;
@@ -110,10 +134,6 @@ Acts activations(ActFormat f, int64_t T, int64_t n, std::mt19937& g) {
   return a;
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 int check_path(Isa isa) {
   const int before = fastspec_test::failures();
   const QKernels& ref = qkernels(Isa::scalar);
@@ -136,12 +156,11 @@ int check_path(Isa isa) {
   }
   for (const TypeCase& c : cases()) {
     const bool kq = c.block == 256;
-    const int64_t n = kq ? 512 : 288;
+    const int64_t n = kq ? 512 : c.q == QType::awq4 ? 384 : 288;  // AWQ: 3 groups of 128
     const int64_t rows = c.q == QType::awq4 ? 40 : 37;  // 3 panels, the last partial (AWQ: out % 8 == 0)
     const ActFormat f = kq ? ActFormat::q8k : ActFormat::q8;
     const std::vector<uint8_t> w = packed_weights(c, rows, n, g);
-    const int64_t rb = c.q == QType::awq4 ? static_cast<int64_t>(awq_pack_row_bytes(n))
-                                          : static_cast<int64_t>(qpack_row_bytes(c.t, n));
+    const int64_t rb = packed_row_bytes(c, n);
     const Acts a = activations(f, 17, n, g);
     const int qi = static_cast<int>(c.q);
     // each row alone, on this path
@@ -168,7 +187,7 @@ int check_path(Isa isa) {
     }
   }
   const int bad = fastspec_test::failures() - before;
-  std::printf("%s: %d failures (%zu types, 1..17 rows)\n", isa_name(isa), bad, cases().size());
+  std::printf("%s: %d failures (%d types, 1..17 rows)\n", isa_name(isa), bad, static_cast<int>(QType::count));
   return bad;
 }
 

@@ -26,7 +26,7 @@ constexpr int64_t kInlineElems = 16384;
 }  // namespace
 
 void dequant_weight_row(const Weight& w, int64_t r, float* dst) {
-  if (w.packed) return dequant_packed_row(w.type, w.data, w.cols, r, dst);
+  if (w.packed) return dequant_packed_row(w.type, w.data, w.row_bytes, w.cols, r, dst);
   if (w.type != DType::AWQ_INT4) {
     const uint8_t* src = w.data + static_cast<uint64_t>(r) * w.row_bytes;
     if (!dequantize_row_fast(w.type, src, dst, w.cols)) dequantize_row(w.type, src, dst, w.cols);

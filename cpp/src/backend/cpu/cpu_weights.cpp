@@ -72,8 +72,8 @@ void CpuBackend::prepare_awq(Weight& w, const std::string& name) {
   p.qweight = w.data, p.qzeros = w.awq_qzeros, p.scales = w.awq_scales;
   p.in = w.cols, p.out = w.rows, p.group = w.awq_group;
   check_awq_sizes(p);
-  const uint64_t rb = awq_pack_row_bytes(w.cols);
-  uint8_t* dst = arena_alloc(qpack_bytes(DType::AWQ_INT4, w.rows, w.cols), name);
+  const uint64_t rb = awq_pack_row_bytes(w.cols, w.awq_group);
+  uint8_t* dst = arena_alloc(awq_pack_bytes(w.rows, w.cols, w.awq_group), name);
   for (int64_t panel = 0; panel * kPanelRows < w.rows; ++panel)
     awq_pack_panel(p, panel, dst + static_cast<uint64_t>(panel) * kPanelRows * rb);
   release_pages(p.qweight, static_cast<size_t>(p.in * p.out / 2));

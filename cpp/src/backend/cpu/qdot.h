@@ -17,8 +17,9 @@
 //   acc_j = +0; for each block b in order: acc_j = fma(d_jb * da_b, float(P_bj), acc_j)
 //   Q4_1 / Q5_1 (value = d c + m), after that:   acc_j = fma(m_jb, ds_b, acc_j)   (ds_b = da_b * float(S_b))
 //   y = acc_j; S_b(a) = the activation block sum.
-// AWQ int4 (W = (q - z) s per group of inputs, group a multiple of 32), packed per 32-block like
-// Q4_1 with d = s and an f32 min m = -s z (exact): the Q4_1 formula above.
+// AWQ int4 (W = (q - z) s per group of inputs, group a multiple of 32), packed like Q4_1 with
+// d = s and an f32 min m = -s z (exact), stored once per group (qpack.h): the Q4_1 formula above,
+// d_jb and m_jb the same for every block b of a group.
 // K-quants, packed in 16-row panels too (qpack.h), per output row j and 256-block b in order:
 //   Q4_K, Q5_K (8 sub-blocks u of 32, 6-bit scale sc_u and min m_u):
 //     acc = fma(d*da, float(sum_u sc_u * P_u), acc);  acc = fma(-(dmin*da), float(sum_u m_u * S_u(a)), acc)
@@ -68,6 +69,7 @@ constexpr int64_t kQDotMaxRows = 64;
 // Rows [0, n_rows) of a packed weight matrix (qpack.h: w starts at a panel, 16 rows of row_bytes
 // per panel), T <= kQDotMaxRows activation rows: y[t * y_t + r * y_r] = dot(weight row r, row t);
 // rows past n_rows in the last panel are not written. One call per task keeps the dispatch off the rows.
+// AWQ: row_bytes = awq_pack_row_bytes(n, group) also tells the kernel the group (awq_group_blocks).
 using QRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t T, float* y,
                          int64_t y_t, int64_t y_r);
 

@@ -15,7 +15,8 @@ namespace fastspec::cpu {
 namespace {
 
 // A 32-element type's panel block (qpack.h): scales d at 0, mins at 32, Q5 fifth bits at kHi,
-// codes at kCodes; kPB bytes per block of the 16 rows.
+// codes at kCodes; kPB bytes per block of the 16 rows. AWQ: d and m once per group of blocks
+// (PanelBlocks), block i of a group with its codes at group + kCodeStride * i + kCodes.
 template <QType Q>
 struct Panel32 {
   static constexpr bool kAwq = Q == QType::awq4;  // mins as f32 (qpack.h)
@@ -25,10 +26,28 @@ struct Panel32 {
   static constexpr int kOff = Q == QType::q4_0 ? 8 : Q == QType::q5_0 ? 16 : kQ8 ? 128 : 0;
   static constexpr int kBytes = Q == QType::q4_0 ? 18 : Q == QType::q4_1 ? 20 : Q == QType::q5_0 ? 22
                               : Q == QType::q5_1 ? 24 : kAwq ? 22 : 34;
-  static constexpr int kPB = 16 * kBytes;  // bytes of one panel block
+  static constexpr int kPB = 16 * kBytes;  // bytes of one panel block (AWQ: of a group of one block)
   static constexpr int kHi = 32 + (kMin ? (kAwq ? 64 : 32) : 0), kCodes = kHi + (kFive ? 64 : 0);
-  static_assert(!kAwq || (kCodes == kAwqPanelCodes && kPB == kAwqPanelBlock), "AWQ panel layout (qpack.h)");
+  static constexpr int kCodeStride = kAwq ? kAwqPanelCodeBytes : kPB;
+  static_assert(!kAwq || (kCodes == kAwqPanelCodes && kPB == awq_group_bytes(1) && kHi == kAwqPanelCodes),
+                "AWQ panel layout (qpack.h)");
 };
+
+// How the blocks of a 32-element type's panel lie: n blocks, in groups of per_group consecutive
+// blocks that share one d / m header (AWQ: group / 32, taken from the packed row size; every
+// other type: 1), group_bytes per group. Block b is block i = b % per_group of group b / per_group:
+// d, m at the group's start, codes at group + kCodeStride * i + kCodes.
+struct PanelBlocks {
+  int64_t n = 0, per_group = 1, group_bytes = 0;
+};
+template <QType Q>
+PanelBlocks panel_blocks(int64_t n_inputs, int64_t row_bytes) {
+  PanelBlocks b;
+  b.n = n_inputs / 32;
+  b.per_group = Panel32<Q>::kAwq ? awq_group_blocks(n_inputs, row_bytes) : 1;
+  b.group_bytes = Panel32<Q>::kAwq ? awq_group_bytes(b.per_group) : Panel32<Q>::kPB;
+  return b;
+}
 
 // A K-quant's panel block: offsets from qpack.h's kpanel_off.
 template <QType Q>
@@ -51,14 +70,15 @@ inline void prefetch_bytes(const uint8_t* p, int n) {
   for (int l = 0; l < n; l += 64) __builtin_prefetch(p + l, 0, 3);
 }
 
-// The panel walk every panel kernel shares: K::template tile<NT>(panel, ...) computes NT activation
-// rows against one panel; rows [0, n_rows) of the panels at w (y_r == 1), T rows in tiles of
-// 4 / 2 / 1 (a row's arithmetic does not depend on its tile; tiles of 6 or 8 rows were slower per
-// row on Zen 4: 30.9 / 29.5 vs 26.8 ns per 16x32 block for 8 rows, L2-resident), the panel
-// kPrefetchPanels ahead prefetched by the first tile.
-template <typename K>
-void panel_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, int64_t nb, int64_t T, float* y,
-                int64_t y_t, int64_t y_r) {
+// The panel walk every panel kernel shares: K::template tile<NT>(panel, nb, ...) computes NT
+// activation rows against one panel (nb, passed through: how its blocks lie, the K-quants' block
+// count, the 32-element types' PanelBlocks); rows [0, n_rows) of the panels at w (y_r == 1), T
+// rows in tiles of 4 / 2 / 1 (a row's arithmetic does not depend on its tile; tiles of 6 or 8
+// rows were slower per row on Zen 4: 30.9 / 29.5 vs 26.8 ns per 16x32 block for 8 rows,
+// L2-resident), the panel kPrefetchPanels ahead prefetched by the first tile.
+template <typename K, typename Blocks>
+void panel_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, const Blocks& nb, int64_t T,
+                float* y, int64_t y_t, int64_t y_r) {
   for (int64_t p0 = 0; p0 < n_rows; p0 += 16) {
     const uint8_t* panel = w + p0 * row_bytes;
     const int valid = static_cast<int>(std::min<int64_t>(16, n_rows - p0));

@@ -129,6 +129,7 @@ void rows32_scalar(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const Ac
   constexpr bool kMin = Q == QType::q4_1 || Q == QType::q5_1 || Q == QType::awq4;
   constexpr int kOff = offset32<Q>();
   const int64_t nb = a.lay.n / 32;
+  const int64_t gb = Q == QType::awq4 ? awq_group_blocks(a.lay.n, row_bytes) : 1;  // AWQ: blocks per group (qpack.h)
   uint8_t stored[kPanelRows][Bytes];  // block b of the 16 rows, in the stored format
   for (int64_t p0 = 0; p0 < n_rows; p0 += kPanelRows) {
     const uint8_t* panel = w + p0 * row_bytes;
@@ -138,11 +139,11 @@ void rows32_scalar(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const Ac
       int code[kPanelRows][32];
       float d[kPanelRows], m[kPanelRows];
       for (int j = 0; j < kPanelRows; ++j) {
-        const uint8_t* pb = panel + b * kPanelRows * Bytes;
-        if (Q == QType::awq4) {  // qpack.h: d f16, m f32, then the nibble codes
-          awq_panel_row(pb, j, code[j], &d[j], &m[j]);
+        if (Q == QType::awq4) {  // qpack.h: per group d f16, m f32, then the blocks' nibble codes
+          awq_panel_row(panel, gb, b, j, code[j], &d[j], &m[j]);
           continue;
         }
+        const uint8_t* pb = panel + b * kPanelRows * Bytes;
         qunpack_block(kType, pb, j, stored[j]);
         d[j] = fp16_load(stored[j]);
         m[j] = kMin ? fp16_load(stored[j] + 2) : 0.0f;
@@ -174,7 +175,7 @@ void fill_scalar_32(QKernels& k) {  // packed panels (qpack.h): rows[] only
   k.rows[static_cast<int>(QType::q5_0)] = rows32_scalar<QType::q5_0, 22>;
   k.rows[static_cast<int>(QType::q5_1)] = rows32_scalar<QType::q5_1, 24>;
   k.rows[static_cast<int>(QType::q8_0)] = rows32_scalar<QType::q8_0, 34>;
-  k.rows[static_cast<int>(QType::awq4)] = rows32_scalar<QType::awq4, 22>;
+  k.rows[static_cast<int>(QType::awq4)] = rows32_scalar<QType::awq4, 20>;  // Bytes unused: per group (qpack.h)
 }
 
 const QKernels* qkernels_scalar() {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "backend/cpu/dequant.h"
 #include "fastspec/status.h"
@@ -104,7 +105,9 @@ bool qpack_type(DType t) {
 }
 
 uint64_t qpack_row_bytes(DType t, int64_t cols) {
-  if (t == DType::AWQ_INT4) return awq_pack_row_bytes(cols);
+  if (t == DType::AWQ_INT4)
+    throw InvalidArgument("qpack: the packed size of AWQ_INT4 (" + std::to_string(cols) +
+                          " columns) depends on its group: awq_pack_row_bytes(in, group)");
   if (is_k(t)) return static_cast<uint64_t>(cols / 256 * kpanel_off(t).bytes / kPanelRows);
   return static_cast<uint64_t>(cols / 32 * fmt_or_throw(t).bytes);
 }
@@ -172,21 +175,20 @@ void qunpack_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t r, 
   }
 }
 
-void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r, float* dst) {
-  const uint64_t row_bytes = qpack_row_bytes(t, cols);
+void dequant_packed_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t cols, int64_t r, float* dst) {
+  const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;
   if (t == DType::AWQ_INT4) {  // d q + m == (q - z) s exactly (qpack.h)
-    const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;
+    const int64_t gb = awq_group_blocks(cols, static_cast<int64_t>(row_bytes));
     int code[32];
     float d, m;
     for (int64_t b = 0; b < cols / 32; ++b) {
-      awq_panel_row(panel + b * kAwqPanelBlock, static_cast<int>(r % kPanelRows), code, &d, &m);
+      awq_panel_row(panel, gb, b, static_cast<int>(r % kPanelRows), code, &d, &m);
       for (int k = 0; k < 32; ++k) dst[32 * b + k] = d * static_cast<float>(code[k]) + m;
     }
     return;
   }
   if (is_k(t)) {
     const int64_t pb = kpanel_off(t).bytes;
-    const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;
     BlockK blk;
     for (int64_t b = 0; b < cols / 256; ++b) {
       kunpack_row(t, panel + b * pb, static_cast<int>(r % kPanelRows), &blk);
@@ -197,7 +199,6 @@ void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r,
   const Fmt f = fmt_or_throw(t);
   const PanelOff o = panel_off(f);
   const int64_t nb = cols / 32, pb = kPanelRows * f.bytes;
-  const uint8_t* panel = packed + static_cast<uint64_t>(r / kPanelRows) * kPanelRows * row_bytes;
   uint8_t code[32], d[2], m[2] = {0, 0}, blk[34];
   for (int64_t b = 0; b < nb; ++b) {
     get_row(f, o, static_cast<int>(r % kPanelRows), panel + b * pb, code, d, m);

@@ -42,9 +42,10 @@ constexpr int64_t kPanelRows = 16;
 // True for the types stored in panels (the types with an integer dot).
 bool qpack_type(DType t);
 // Bytes per row once packed (16 rows of a panel take 16x this; the 32-element types: the stored
-// row size; the K-quants: see above).
+// row size; the K-quants: see above). Not AWQ_INT4, whose size depends on its group
+// (awq_pack_row_bytes): throws.
 uint64_t qpack_row_bytes(DType t, int64_t cols);
-// Bytes of a packed [rows, cols] matrix (rows rounded up to a whole panel).
+// Bytes of a packed [rows, cols] matrix (rows rounded up to a whole panel; not AWQ_INT4).
 uint64_t qpack_bytes(DType t, int64_t rows, int64_t cols);
 // Packs stored rows [16p, 16p + n) (n <= 16, row r at src + r * src_row_bytes, src = row 16p) of
 // `cols` elements into one panel dst[16 * qpack_row_bytes]; missing rows are zero.
@@ -55,23 +56,36 @@ void qpack_matrix(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t r
 // of row r (row_bytes of them) from a packed matrix (the exact inverse of the packing).
 void qunpack_block(DType t, const uint8_t* pb, int j, uint8_t* dst);
 void qunpack_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t r, uint8_t* dst);
-// dst[cols] = dequant(row r) of a packed matrix, bit-equal to dequantize_row on the stored row
+// dst[cols] = dequant(row r) of a packed matrix of row_bytes per row (qpack_row_bytes; AWQ_INT4:
+// awq_pack_row_bytes, which tells the group), bit-equal to dequantize_row on the stored row
 // (AWQ_INT4: to dequantize_awq_row).
-void dequant_packed_row(DType t, const uint8_t* packed, int64_t cols, int64_t r, float* dst);
+void dequant_packed_row(DType t, const uint8_t* packed, uint64_t row_bytes, int64_t cols, int64_t r, float* dst);
 
 // ---- AWQ int4 (qpack_awq.cpp) ----
-// AutoAWQ GEMM weights (the parts of dequant_awq.h; group a multiple of 32) in panels: per 32-block
-// of the 16 rows, 352 bytes: d[16] f16 = the group's scale s, m[16] f32 = -s * z (exact: an f16
-// times a 4-bit integer), then the codes q in the 4-bit layout above (4 x 64 bytes). The value
-// d q + m equals (q - z) s exactly.
-constexpr int kAwqPanelMin = 32, kAwqPanelCodes = 96, kAwqPanelBlock = 352;  // offsets / bytes per 32-block
+// AutoAWQ GEMM weights (the parts of dequant_awq.h; in and group multiples of 32, in a multiple of
+// group) in panels, the scale and zero stored once per group: a panel is in / group groups of
+// G = group / 32 blocks of 32 inputs, each group of the 16 rows
+//   d[16]      f16     the rows' group scale s                                    at 0, 32 bytes
+//   m[16]      f32     -s z (exact: an f16 times a 4-bit integer)                at 32, 64 bytes
+//   G x codes  block i of the group at 96 + 256 i: the 4-bit layout above (4 x 64 bytes)
+// = awq_group_bytes(G) = 96 + 256 G bytes; block b of the panel is block b % G of group b / G.
+// The value d q + m equals (q - z) s exactly. Row bytes (16 rows of a panel take 16x this):
+//   awq_pack_row_bytes(in, group) = in / group * (96 + 256 G) / 16 = in / 32 * 16 + in / group * 6
+// i.e. 16 + 6 / G bytes per 32 inputs: group 32 22, 64 19, 128 17.5 (Q4_0: 18).
+// The kernels take G from the packed row size (awq_group_blocks), so QRowsFn needs no group.
+constexpr int kAwqPanelMin = 32, kAwqPanelCodes = 96, kAwqPanelCodeBytes = 256;  // offsets in a group / per block
+constexpr int64_t awq_group_bytes(int64_t gb) { return kAwqPanelCodes + kAwqPanelCodeBytes * gb; }  // G = gb
 struct AwqParts;
-bool awq_packable(int64_t in, int64_t group);  // in and group multiples of 32
-uint64_t awq_pack_row_bytes(int64_t in);       // 22 per 32 inputs
+bool awq_packable(int64_t in, int64_t group);  // in and group multiples of 32 (check_awq_sizes: in % group)
+uint64_t awq_pack_row_bytes(int64_t in, int64_t group);
+uint64_t awq_pack_bytes(int64_t out, int64_t in, int64_t group);  // out rounded up to a whole panel
+// G of a packed matrix of `in` inputs from its row bytes (the inverse of awq_pack_row_bytes;
+// throws naming the sizes when row_bytes is no AWQ packed size of `in`).
+int64_t awq_group_blocks(int64_t in, int64_t row_bytes);
 // Packs output rows [16p, 16p + n) of the AWQ matrix into one panel dst[16 * awq_pack_row_bytes].
 void awq_pack_panel(const AwqParts& p, int64_t panel, uint8_t* dst);
-// Row j's codes, scale and min from one AWQ panel block.
-void awq_panel_row(const uint8_t* pb, int j, int code[32], float* d, float* m);
+// Row j's codes, scale and min of block b of one AWQ panel with gb blocks per group.
+void awq_panel_row(const uint8_t* panel, int64_t gb, int64_t b, int j, int code[32], float* d, float* m);
 
 // ---- K-quant pieces (qpack_k.cpp) ----
 // One 256-element super-block of one row, decoded: unsigned codes (Q6_K: 0..63, before -32).
