@@ -143,7 +143,7 @@ def run_level(port: int, model: str, tok, conc: int, rounds: int, max_tokens: in
     tokens = sum(len(tok.encode(x["text"], add_special=False)) for x in results)
     return {"concurrency": conc, "requests": len(results), "errors": errors, "wall_s": wall, "tokens": tokens,
             "tok_per_s": tokens / wall, "ttft_median_s": statistics.median(x["ttft"] for x in results),
-            "ttft_p90_s": sorted(x["ttft"] for x in results)[int(0.9 * (len(results) - 1))]}
+            "ttft_p90_s": sorted(x["ttft"] for x in results)[max(0, -(-9 * len(results) // 10) - 1)]}
 
 
 SYSTEM = ("You are {who}, a patient assistant on a ship. You answer questions about sailing, weather, knots, "

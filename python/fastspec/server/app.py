@@ -217,7 +217,7 @@ class _EventStream(StreamingResponse):
                 await body.aclose()
                 if job.finish_reason is None or job.finish_reason == "cancelled":
                     job.cancel(disconnected=job.finish_reason is None)
-                job.done(200)
+                job.done(499 if job.disconnected else 200)  # 499: the client closed the stream
                 self.state.metrics.in_flight_add(-1)
 
 
