@@ -374,6 +374,32 @@ def test_disconnect_mid_stream_frees_the_slot(server, ref):
     assert metrics(server.url)["fastspec_active_sequences"] == 0
 
 
+def test_disconnects_beside_other_streams_lose_nothing(server, ref):
+    """Streams that close early while others run: the others get every token, in order."""
+    bodies = [{"prompt": prompt_text(400 + i, 4 + 3 * i), "max_tokens": 40 if i % 3 else 1500, "temperature": 0,
+               "stream": True} for i in range(6)]
+    out = {}
+
+    def run(i):
+        if i % 3 == 0:  # 0 and 3 leave after two events
+            out[i] = sse_events(server.url, "/v1/completions", bodies[i], read_events=2)
+        else:
+            ev = sse_events(server.url, "/v1/completions", bodies[i])
+            out[i] = "".join(e["choices"][0]["text"] for e in ev if e != "[DONE]")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for i in (1, 2, 4, 5):
+        assert out[i] == ref.generate(bodies[i]["prompt"], max_tokens=40).text
+    deadline = time.monotonic() + 20
+    while metrics(server.url)["fastspec_active_sequences"] != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_disconnect_of_a_non_streaming_request_cancels_it(server):
     before = metrics(server.url)
     s = socket.create_connection((server.host, server.port))
