@@ -25,6 +25,7 @@ import fastspec  # noqa: E402
 from fastspec.server import ServerThread, build_state  # noqa: E402
 
 CONTEXT = 2048
+K = 4  # a fixed draft length: the adaptive one follows measured timings, so what is drafted would vary
 
 
 def write_model(path, seed=7, n_layers=6, hidden=512):
@@ -54,12 +55,12 @@ def ref(model_path):
 def ref_ngram(model_path):
     """The server's engine configuration alone: a sampled request's text for a seed depends on the
     drafter (the draws are consumed differently), so seeded outputs are compared with this."""
-    return fastspec.Engine(model_path, threads=1, context=CONTEXT, draft="ngram")
+    return fastspec.Engine(model_path, threads=1, context=CONTEXT, draft="ngram", k=K)
 
 
 @pytest.fixture(scope="module")
 def server(model_path):
-    eng = fastspec.Engine(model_path, threads=1, context=CONTEXT, draft="ngram")
+    eng = fastspec.Engine(model_path, threads=1, context=CONTEXT, draft="ngram", k=K)
     state = build_state(model_path, engine=eng, parallel=16, max_queue=64, prefix_cache_mb=64)
     with ServerThread(state) as srv:
         yield srv
