@@ -559,6 +559,15 @@ def test_negative_top_k_is_400(server):
     assert_error(status, body, 400, param="top_k", code="invalid_value")
 
 
+def test_integers_too_large_for_the_core_are_400(server):
+    for field, value in (("top_k", 2**40), ("top_k", 1e300), ("max_tokens", 1e300), ("max_tokens", 2**63),
+                         ("seed", 2**64), ("seed", -(2**63) - 1)):
+        status, _, body = post(server.url, COMP, {"prompt": "x", field: value})
+        assert_error(status, body, 400, param=field, code="invalid_value")
+    status, _, body = post(server.url, COMP, {"prompt": [5] * (CONTEXT - 4), "max_tokens": 2**62, "temperature": 0})
+    assert status == 200 and body["choices"][0]["finish_reason"] == "length"  # runs to the context's end
+
+
 def test_prompt_longer_than_the_context_is_400(server, client):
     status, _, body = post(server.url, COMP, {"prompt": [5] * (CONTEXT + 10), "max_tokens": 4})
     assert_error(status, body, 400, param="prompt", code="context_length_exceeded",
@@ -719,3 +728,31 @@ def test_bounded_load_reports_latency(server):
           f"latency p50 {p(lat, 50) * 1e3:.1f} ms p99 {p(lat, 99) * 1e3:.1f} ms; "
           f"ttft p50 {p(ttft, 50) * 1e3:.1f} ms p99 {p(ttft, 99) * 1e3:.1f} ms")
     assert math.isfinite(p(lat, 99))
+
+
+def test_random_bodies_never_crash_the_server(server, ref):
+    """300 bodies of random known and unknown fields with random JSON values: every answer is a 200
+    or an OpenAI-style 400/404, never a 500, and serving goes on."""
+    rng = random.Random(12)
+    values = [None, True, False, -1, 0, 1, 2, 3, 0.5, 1.5, 2.5, -0.2, 1e300, -1e300, 2**40, 2**64, "x", "", [], [1, 2], ["a"], {},
+              {"include_usage": True}, {"x": 1}, [{"role": "user", "content": "sea"}], [{"role": "user"}],
+              [{"content": "x"}], [[1, 2]], ["a", "b"], MODEL, "other-model", 2**70]
+    fields = ["model", "messages", "prompt", "temperature", "top_p", "top_k", "seed", "stop", "n", "stream",
+              "stream_options", "logprobs", "top_logprobs", "max_completion_tokens", "echo", "user", "logit_bias",
+              "presence_penalty", "draft", "bogus"]
+    seen = set()
+    for i in range(300):
+        path = CHAT if i % 2 else COMP
+        body = {"messages": USER} if path == CHAT else {"prompt": "sea"}
+        body["max_tokens"] = rng.choice([1, 2, 3, 0, -1, "4", None, 1e300, 2**64]) if i % 3 == 0 else 2
+        body.update({f: rng.choice(values) for f in rng.sample(fields, rng.randint(0, 4))})
+        if body.get("stream") is True:
+            body["stream"] = False  # keep the loop simple: non-streaming answers only
+        status, _, data = http_request(server.url, "POST", path, body)
+        seen.add(status)
+        assert status in (200, 400, 404), (body, status, data[:300])
+        if status != 200:
+            assert_error(status, json.loads(data), status)
+    assert 200 in seen and 400 in seen
+    status, _, body = post(server.url, COMP, {"prompt": "sea", "max_tokens": 6, "temperature": 0})
+    assert status == 200 and body["choices"][0]["text"] == ref.generate("sea", max_tokens=6).text

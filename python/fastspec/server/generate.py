@@ -49,7 +49,7 @@ class Job:
         s = _core.SamplingOptions()
         s.temperature, s.top_k, s.top_p = params.temperature, params.top_k, params.top_p
         room = state.context - len(prompt_ids)
-        s.max_tokens = params.max_tokens if params.max_tokens is not None else max(1, room)
+        s.max_tokens = max(1, room) if params.max_tokens is None else min(params.max_tokens, max(1, room))
         s.seed = int.from_bytes(os.urandom(8), "little") if params.seed is None else params.seed & (2**64 - 1)
         self.seed = s.seed
         param = "messages" if params.kind == "chat" else "prompt"

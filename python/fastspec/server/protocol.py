@@ -15,6 +15,7 @@ from .errors import bad_request
 
 MAX_STOPS = 16
 MAX_TOP_LOGPROBS = 20
+INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1  # the core's field types (SamplingOptions)
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
@@ -208,14 +209,14 @@ def parse_request(body: dict, kind: str) -> Params:
     p.model = None if model is _MISSING else model
     if kind == "chat":
         p.messages = _messages(body)
-        mt = _int(body, "max_completion_tokens", None, lo=1)
-        p.max_tokens = mt if mt is not None else _int(body, "max_tokens", None, lo=1)
+        mt = _int(body, "max_completion_tokens", None, lo=1, hi=INT64_MAX)
+        p.max_tokens = mt if mt is not None else _int(body, "max_tokens", None, lo=1, hi=INT64_MAX)
     else:
         p.prompt = _prompt(body)
-        p.max_tokens = _int(body, "max_tokens", 16, lo=1)  # OpenAI's default for completions
+        p.max_tokens = _int(body, "max_tokens", 16, lo=1, hi=INT64_MAX)  # OpenAI's default for completions
     p.temperature = _float(body, "temperature", 1.0, 0.0, 2.0)
     p.top_p = _float(body, "top_p", 1.0, 0.0, 1.0, lo_open=True)
-    p.top_k = _int(body, "top_k", 0, lo=0)
+    p.top_k = _int(body, "top_k", 0, lo=0, hi=INT32_MAX)
     p.seed = _int(body, "seed", None, lo=-(2**63), hi=2**64 - 1)
     p.stop = _stop(body)
     n = _int(body, "n", 1)
