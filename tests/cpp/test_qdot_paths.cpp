@@ -72,6 +72,7 @@ std::vector<uint8_t> packed_weights(const TypeCase& c, int64_t rows, int64_t n, 
     AwqParts p;
     p.qweight = qw.data(), p.qzeros = qz.data(), p.scales = reinterpret_cast<const uint8_t*>(sc.data());
     p.in = n, p.out = rows, p.group = group;
+    check_awq_sizes(p);  // the parts above hold exactly in x out codes (FormatError otherwise)
     // the size (qpack.h): d f16 + m f32 per group and row, 16 bytes of codes per 32 inputs
     const uint64_t rb = awq_pack_row_bytes(n, group);
     CHECK(rb == static_cast<uint64_t>(n / 32 * 16 + n / group * 6));
