@@ -146,10 +146,10 @@ def test_prefix_cache_hit_changes_no_token(model):
     out2 = _drain(r2)
     cached = r2.stats["prefix_cached_tokens"]
     assert cached >= len(turn1) and cached < len(turn2)
-    assert out2 == _alone(eng, turn2, _sampling(0, 16))
     st = sched.stats
     assert st["prefix_hits"] == 1 and st["prefix_lookups"] == 2 and st["prefix_hit_tokens"] == cached
     assert st["prefix_entries"] >= 1 and st["prefix_bytes"] > 0
+    assert out2 == _alone(_engine(path), turn2, _sampling(0, 16))  # another engine: no cache
     off = _core.Scheduler(_engine(path), _opts(prefix_cache_mb=0))
     r = off.submit(turn2, _sampling(0, 16), [])
     assert _drain(r) == out2 and r.stats["prefix_cached_tokens"] == 0
@@ -193,3 +193,45 @@ def test_spec_backoff_caps_drafts_when_the_batch_is_full(model):
     # 16 sequences: kTargetRows / 16 - 1 = 0 drafts each while they all decode (a few rounds with
     # fewer active sequences at the start may still draft)
     assert drafted[False] > 0 and drafted[True] <= drafted[False] // 4
+
+
+def test_engine_prefix_cache_between_generate_calls(model):
+    """Without a scheduler: Engine.start / Session end use the engine's cache (EngineOptions)."""
+    path, vocab = model
+    o = _core.EngineOptions()
+    o.threads, o.context, o.prefix_cache_mb = 2, 512, 16
+    eng = _core.Engine(str(path), o, _core.SpecOptions())
+    turn1 = _prompts(vocab, 1, seed=11)[0] + list(range(10, 90))
+    s1 = eng.start(turn1, _sampling(0, 12), [])
+    out1 = []
+    while not s1.finished:
+        out1 += list(s1.step())
+    assert s1.stats["prefix_cached_tokens"] == 0
+    del s1  # the session's K/V goes to the cache
+    turn2 = turn1 + out1 + [3, 4, 5]
+    s2 = eng.start(turn2, _sampling(0, 12), [])
+    assert s2.stats["prefix_cached_tokens"] >= len(turn1)
+    out2 = []
+    while not s2.finished:
+        out2 += list(s2.step())
+    assert out2 == _alone(_engine(path), turn2, _sampling(0, 12))
+    st = eng.prefix_cache_stats
+    assert st["hits"] == 1 and st["lookups"] == 2 and st["budget_bytes"] == 16 << 20
+    eng.set_prefix_cache_mb(0)
+    assert eng.prefix_cache_stats["entries"] == 0 and eng.prefix_cache_stats["bytes"] == 0
+    with pytest.raises(ValueError, match="prefix_cache_mb must be >= 0"):
+        eng.set_prefix_cache_mb(-1)
+
+
+@pytest.mark.real_model
+def test_python_engine_chat_turn_reuses_the_prefix(smollm2_path):
+    import fastspec
+    eng = fastspec.Engine(smollm2_path, threads=2, context=1024)
+    msgs = [{"role": "user", "content": "Name three rivers in Europe."}]
+    g1 = eng.generate(eng.tokenizer.encode_chat(msgs), max_tokens=24)
+    msgs += [{"role": "assistant", "content": g1.text}, {"role": "user", "content": "And in Asia?"}]
+    ids2 = eng.tokenizer.encode_chat(msgs)
+    g2 = eng.generate(ids2, max_tokens=24)
+    assert g2.stats["prefix_cached_tokens"] > len(eng.tokenizer.encode_chat(msgs[:1])) - 1
+    plain = fastspec.Engine(smollm2_path, threads=2, context=1024, prefix_cache_mb=0).generate(ids2, max_tokens=24)
+    assert g2.tokens == plain.tokens and plain.stats["prefix_cached_tokens"] == 0

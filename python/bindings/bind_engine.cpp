@@ -27,7 +27,9 @@ void bind_engine(py::module_& m) {
       .def_readwrite("copy_weights", &EngineOptions::copy_weights,
                      "copy weights into the backend's memory at load (default True) or read the file mapping")
       .def_readwrite("output_q8", &EngineOptions::output_q8,
-                     "q8 precision: quantize an F16/BF16/F32 output layer to Q8_0 at load (default False)");
+                     "q8 precision: quantize an F16/BF16/F32 output layer to Q8_0 at load (default False)")
+      .def_readwrite("prefix_cache_mb", &EngineOptions::prefix_cache_mb,
+                     "MB of finished sessions' K/V kept for prompts that start with them (default 0 = off)");
 
   py::class_<SamplingOptions>(m, "SamplingOptions")
       .def(py::init<>())
@@ -154,6 +156,7 @@ void bind_engine(py::module_& m) {
         d["accepted_by_position"] = st.accepted_by_position;
         d["draft_s"] = st.draft_s;
         d["verify_s"] = st.verify_s;
+        d["prefix_cached_tokens"] = st.prefix_cached_tokens;
         return d;
       });
 
@@ -190,6 +193,15 @@ void bind_engine(py::module_& m) {
       }, py::arg("sessions"),
          "One round for several sessions in one target pass (continuous batching; engine.h). Each "
          "session's `committed` then holds its tokens of the round. Returns how many sessions ran.")
+      .def("set_prefix_cache_mb", &Engine::set_prefix_cache_mb, py::arg("mb"),
+           "Resize the prefix cache (0 = off, emptied).")
+      .def_property_readonly("prefix_cache_stats", [](const Engine& e) {
+        const PrefixCacheStats st = e.prefix_cache_stats();
+        py::dict d;
+        d["lookups"] = st.lookups, d["hits"] = st.hits, d["hit_tokens"] = st.hit_tokens;
+        d["entries"] = st.entries, d["bytes"] = st.bytes, d["budget_bytes"] = st.budget_bytes;
+        return d;
+      })
       .def_property_readonly_static("max_batch_rows", [](py::object) { return Engine::max_batch_rows(); },
                                     "Rows (prompt chunks, tokens + drafts) of all sessions in one step_batch pass.");
 }

@@ -85,7 +85,7 @@ class Engine:
     def __init__(self, target: Union[str, "os.PathLike[str]"], *, draft: Optional[str] = None,
                  k: Optional[int] = None, threads: Optional[int] = None, context: int = 4096,
                  trace: Optional[str] = None, k_max: int = 8, precision: Optional[str] = None,
-                 kv_type: Optional[str] = None, output_q8: bool = False):
+                 kv_type: Optional[str] = None, output_q8: bool = False, prefix_cache_mb: int = 64):
         """draft: None (plain decoding), "ngram" (prompt lookup), or a draft model (path or known
         name) sharing the target's tokenizer. k: draft tokens per step, fixed; None (or 0) = adaptive.
         trace: a JSONL file receiving one line per target pass (proposal and outcome).
@@ -93,6 +93,9 @@ class Engine:
         activations: the reference precision). kv_type: "f16" or "f32" KV cache. None takes the
         core's default (EngineOptions in cpp/include/fastspec/options.h). output_q8: quantize an
         F16/BF16/F32 output layer to Q8_0 at load (q8 precision; faster decode, slightly other logits).
+        prefix_cache_mb: K/V of finished generations kept (0 = off) so that a prompt starting with
+        their tokens -- the next chat turn -- copies them instead of prefilling; no token changes
+        (stats["prefix_cached_tokens"], engine.prefix_cache_stats).
 
         Arguments are validated once, by the C++ core (a ValueError names the bad value).
         Threads: one Engine may be shared by several Python threads; its compute calls are
@@ -117,12 +120,18 @@ class Engine:
         opts.precision = precision or opts.precision
         opts.kv_type = kv_type or opts.kv_type
         opts.output_q8 = bool(output_q8)
+        opts.prefix_cache_mb = prefix_cache_mb
         self._core = _core.Engine(self.path, opts, spec)
         self.last_stats: Optional[Dict[str, float]] = None
 
     @property
     def config(self):
         return self._core.config
+
+    @property
+    def prefix_cache_stats(self) -> Dict[str, int]:
+        """lookups, hits, hit_tokens, entries, bytes, budget_bytes of the prefix cache."""
+        return dict(self._core.prefix_cache_stats)
 
     @property
     def context(self) -> int:

@@ -24,6 +24,7 @@ class Drafter;
 class KController;
 struct Proposal;
 struct SeqRows;
+struct SharedPrefixCache;
 
 // The log-probability of a generated token under the target model (log-softmax of its raw
 // logits: temperature 1, no top-k / top-p), and the top alternatives at that position.
@@ -44,6 +45,13 @@ struct SessionStats {
   double draft_s = 0;          // drafting (inside decode_s)
   double verify_s = 0;         // target passes after the prefill (inside decode_s)
   double sample_s = 0;         // sampling and rejection sampling (inside decode_s)
+  int64_t prefix_cached_tokens = 0;  // prompt positions copied from the engine's prefix cache
+};
+
+// The engine's prefix cache (EngineOptions::prefix_cache_mb): lookups at Engine::start, hits (a
+// cached prefix of >= 1 token), tokens copied, entries and K/V bytes held.
+struct PrefixCacheStats {
+  int64_t lookups = 0, hits = 0, hit_tokens = 0, entries = 0, bytes = 0, budget_bytes = 0;
 };
 
 // Threads: one Engine may be used from several threads. Its sessions and contexts share one
@@ -108,6 +116,7 @@ class Session {
   std::vector<int32_t> rows_, committed_;  // [k_max + 1]
   std::vector<double> u_;                  // [k_max + 1]
   std::unique_ptr<Proposal> prop_;
+  SharedPrefixCache* prefix_ = nullptr;  // the engine's (~Session leaves the K/V there)
   bool finished_ = false;
   std::string finish_reason_;
   SessionStats stats_;
@@ -169,6 +178,9 @@ class Engine {
   // session given twice. Returns the number of sessions that ran.
   size_t step_batch(Session* const* sessions, size_t n);
   static int64_t max_batch_rows();
+  // The prefix cache (EngineOptions::prefix_cache_mb): resize (0 = off: empties it) and stats.
+  void set_prefix_cache_mb(int64_t mb);
+  PrefixCacheStats prefix_cache_stats() const;
 
  private:
   EngineOptions opts_;
@@ -178,6 +190,7 @@ class Engine {
   DType kv_type_ = DType::F16;
   std::mutex compute_mu_;  // serializes compute calls on backend_ (see "Threads" above)
   std::vector<float> batch_logits_;  // step_batch: [sum of the sessions' logits rows, vocab]
+  std::unique_ptr<SharedPrefixCache> prefix_;
   friend class Scheduler;
 };
 

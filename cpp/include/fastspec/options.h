@@ -26,6 +26,11 @@ struct EngineOptions {
   // default: it changes the logits (by the Q8_0 rounding of the output weights). It pays where the
   // output layer is a large float matrix, e.g. AutoAWQ checkpoints (lm_head in F16).
   bool output_q8 = false;
+  // MB of K/V the engine's prefix cache may hold (0 = off): a finished session leaves its K/V
+  // there, and Engine::start copies the longest cached prefix of a new prompt instead of
+  // prefilling it (the next chat turn, a shared system prompt). The copied bits are those a
+  // prefill computes, so no token changes. Scheduler sets it from SchedulerOptions.
+  int64_t prefix_cache_mb = 0;
 };
 
 struct SamplingOptions {

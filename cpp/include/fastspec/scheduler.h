@@ -29,12 +29,10 @@
 
 namespace fastspec {
 
-class PrefixCache;
-
 struct SchedulerOptions {
   int max_sequences = 16;        // sequences decoding at once (slots)
   int max_queue = 64;            // requests waiting for a slot beyond which submit() throws QueueFull
-  int64_t prefix_cache_mb = 256; // K/V bytes the prefix cache may hold (0 = off)
+  int64_t prefix_cache_mb = 256; // the engine's prefix cache budget (Engine::set_prefix_cache_mb; 0 = off)
   bool spec_backoff = true;      // shrink draft lengths as the batch fills (see above)
 };
 
@@ -87,8 +85,8 @@ class Request {
 };
 
 // active / queued: requests in slots / waiting; batch_rows: sequences in the last round (the batch
-// size); prefix_*: lookups at admission, hits (a cached prefix of >= 1 token), tokens copied,
-// entries and K/V bytes held.
+// size); prefix_*: the engine's prefix cache (PrefixCacheStats: lookups, hits, tokens copied,
+// entries and K/V bytes held).
 struct SchedulerStats {
   int64_t active = 0, queued = 0, max_sequences = 0, rounds = 0, batch_rows = 0, finished = 0, cancelled = 0;
   int64_t prefix_lookups = 0, prefix_hits = 0, prefix_hit_tokens = 0, prefix_entries = 0, prefix_bytes = 0;
@@ -113,12 +111,11 @@ class Scheduler {
 
  private:
   void loop();
-  void admit(std::shared_ptr<Request> r);  // starts its session (prefix cache lookup)
-  void retire(Request& r, const std::string& reason);  // keeps its K/V in the prefix cache
+  void admit(std::shared_ptr<Request> r);  // into a slot (its session was started at submit)
+  void retire(Request& r, const std::string& reason);  // ends its session, marks it done
 
   Engine& engine_;
   SchedulerOptions opts_;
-  std::unique_ptr<PrefixCache> prefix_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Request>> queue_;

@@ -1,10 +1,11 @@
 // Engine (models, backend, draft compatibility) and Context. The generation loop is session.cpp.
-#include <chrono>
 #include "fastspec/engine.h"
 
 #include <atomic>
+#include <chrono>
 
 #include "backend/cpu/cpu_backend.h"
+#include "engine/prefix_cache.h"
 #include "fastspec/model_file.h"
 #include "fastspec/status.h"
 #include "model/kv_cache.h"
@@ -64,6 +65,9 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
   if (opts_.precision == "q8") precision = Precision::q8;
   else if (opts_.precision == "f32") precision = Precision::f32;
   else throw InvalidArgument("precision must be 'q8' or 'f32' (got '" + opts_.precision + "')");
+  if (opts_.prefix_cache_mb < 0)
+    throw InvalidArgument("prefix_cache_mb must be >= 0, 0 = off (got " + std::to_string(opts_.prefix_cache_mb) + ")");
+  prefix_ = std::make_unique<SharedPrefixCache>(opts_.prefix_cache_mb << 20);
   if (opts_.kv_type == "f16") kv_type_ = DType::F16;
   else if (opts_.kv_type == "f32") kv_type_ = DType::F32;
   else throw InvalidArgument("kv_type must be 'f16' or 'f32' (got '" + opts_.kv_type + "')");
@@ -157,6 +161,20 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   s->backend_ = backend_.get();
   s->compute_mu_ = &compute_mu_;
   s->kv_ = std::make_unique<KvCache>(c.n_layers, opts_.context, c.n_kv_heads, c.head_dim, kv_type_);
+  s->prefix_ = prefix_.get();
+  {  // the longest cached prefix of the prompt, leaving one token to prefill (its logits: the first token)
+    std::lock_guard<std::mutex> lk(prefix_->mu);
+    if (prefix_->cache.budget() > 0) {
+      int64_t common = 0;
+      const KvCache* src = prefix_->cache.lookup(prompt, static_cast<int64_t>(prompt.size()) - 1, &common);
+      ++prefix_->lookups;
+      if (src && common > 0) {
+        s->kv_->copy_prefix(*src, common);
+        ++prefix_->hits, prefix_->hit_tokens += common;
+        s->stats_.prefix_cached_tokens = common;
+      }
+    }
+  }
   s->rng_ = std::make_unique<Rng>(sampling.seed);
   s->sampling_ = sampling;
   s->context_.reserve(static_cast<size_t>(opts_.context + spec_.k_max + 2));
@@ -224,6 +242,21 @@ size_t Engine::step_batch(Session* const* sessions, size_t n) {
     l += rows[i].n_logits * vocab;
   }
   return ran.size();
+}
+
+void Engine::set_prefix_cache_mb(int64_t mb) {
+  if (mb < 0) throw InvalidArgument("prefix_cache_mb must be >= 0, 0 = off (got " + std::to_string(mb) + ")");
+  std::lock_guard<std::mutex> lk(prefix_->mu);
+  prefix_->cache.set_budget(mb << 20);
+}
+
+PrefixCacheStats Engine::prefix_cache_stats() const {
+  std::lock_guard<std::mutex> lk(prefix_->mu);
+  PrefixCacheStats st;
+  st.lookups = prefix_->lookups, st.hits = prefix_->hits, st.hit_tokens = prefix_->hit_tokens;
+  st.entries = static_cast<int64_t>(prefix_->cache.entries());
+  st.bytes = prefix_->cache.bytes(), st.budget_bytes = prefix_->cache.budget();
+  return st;
 }
 
 }  // namespace fastspec

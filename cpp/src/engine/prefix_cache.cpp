@@ -20,7 +20,7 @@ const KvCache* PrefixCache::lookup(const std::vector<int32_t>& tokens, int64_t m
 
 void PrefixCache::insert(const std::vector<int32_t>& tokens, std::unique_ptr<KvCache> kv) {
   const int64_t n = kv->length();
-  if (n < 1 || static_cast<int64_t>(tokens.size()) < n || kv->bytes_used() > budget_) return;
+  if (n < 1 || static_cast<int64_t>(tokens.size()) < n || kv->bytes_used() > budget_) return;  // (budget 0: off)
   std::vector<int32_t> held(tokens.begin(), tokens.begin() + n);
   for (auto it = entries_.begin(); it != entries_.end(); ++it)  // already covered by a longer entry
     if (it->tokens.size() >= held.size() && std::equal(held.begin(), held.end(), it->tokens.begin())) {
@@ -34,7 +34,12 @@ void PrefixCache::insert(const std::vector<int32_t>& tokens, std::unique_ptr<KvC
   }
   bytes_ += kv->bytes_used();
   entries_.push_front(Entry{std::move(held), std::move(kv)});
-  while (bytes_ > budget_ && entries_.size() > 1) {
+  set_budget(budget_);
+}
+
+void PrefixCache::set_budget(int64_t budget_bytes) {
+  budget_ = budget_bytes;
+  while (bytes_ > budget_ && !entries_.empty()) {
     bytes_ -= entries_.back().kv->bytes_used();
     entries_.pop_back();
   }

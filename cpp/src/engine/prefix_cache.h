@@ -3,11 +3,12 @@
 // of recomputing them. The copied bits are those a prefill would compute (every op is
 // row-invariant), so a hit never changes the output. Bounded by bytes of K/V held, least recently
 // used evicted first; an entry whose tokens are a prefix of a newer entry's is dropped (subsumed).
-// Not thread-safe: the scheduler's thread owns it.
+// Not thread-safe: SharedPrefixCache below pairs it with a mutex.
 #pragma once
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "model/kv_cache.h"
@@ -25,6 +26,8 @@ class PrefixCache {
   // budget is not kept).
   void insert(const std::vector<int32_t>& tokens, std::unique_ptr<KvCache> kv);
 
+  // A new budget (0: off), evicting the least recently used entries over it.
+  void set_budget(int64_t budget_bytes);
   int64_t bytes() const { return bytes_; }
   size_t entries() const { return entries_.size(); }
   int64_t budget() const { return budget_; }
@@ -36,6 +39,15 @@ class PrefixCache {
   };
   int64_t budget_, bytes_ = 0;
   std::list<Entry> entries_;  // most recently used first
+};
+
+// The engine's cache, shared by its sessions (Engine::start looks up, ~Session inserts) under
+// its own mutex (never held while computing).
+struct SharedPrefixCache {
+  explicit SharedPrefixCache(int64_t budget_bytes) : cache(budget_bytes) {}
+  std::mutex mu;
+  PrefixCache cache;
+  int64_t lookups = 0, hits = 0, hit_tokens = 0;
 };
 
 }  // namespace fastspec

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "engine/prefix_cache.h"
 #include "model/kv_cache.h"
 
 namespace fastspec {
@@ -57,7 +56,7 @@ Scheduler::Scheduler(Engine& engine, const SchedulerOptions& o) : engine_(engine
     throw InvalidArgument("SchedulerOptions: max_sequences " + std::to_string(o.max_sequences) + " (>= 1), max_queue " +
                           std::to_string(o.max_queue) + " (>= 0), prefix_cache_mb " +
                           std::to_string(o.prefix_cache_mb) + " (>= 0)");
-  if (o.prefix_cache_mb > 0) prefix_ = std::make_unique<PrefixCache>(o.prefix_cache_mb << 20);
+  engine_.set_prefix_cache_mb(o.prefix_cache_mb);  // the engine's cache: Engine::start and ~Session use it
   stats_.max_sequences = o.max_sequences;
   thread_ = std::thread([this] { loop(); });
 }
@@ -101,44 +100,30 @@ std::shared_ptr<Request> Scheduler::submit(const std::vector<int32_t>& prompt, c
 }
 
 SchedulerStats Scheduler::stats() const {
+  const PrefixCacheStats p = engine_.prefix_cache_stats();
   std::lock_guard<std::mutex> lk(mu_);
   SchedulerStats s = stats_;
   s.active = static_cast<int64_t>(active_.size());
   s.queued = static_cast<int64_t>(queue_.size());
+  s.prefix_lookups = p.lookups, s.prefix_hits = p.hits, s.prefix_hit_tokens = p.hit_tokens;
+  s.prefix_entries = p.entries, s.prefix_bytes = p.bytes;
   return s;
 }
 
-// The prefix cache: copy the longest cached prefix of the prompt (leaving at least one token to
-// prefill: its logits give the first token).
 void Scheduler::admit(std::shared_ptr<Request> r) {
-  Session& s = *r->session_;
   r->t_admit_ = now_s();
-  int64_t common = 0;
-  if (prefix_) {
-    const KvCache* src = prefix_->lookup(r->prompt_, static_cast<int64_t>(r->prompt_.size()) - 1, &common);
-    if (src && common > 0) s.kv_->copy_prefix(*src, common);
-  }
-  std::lock_guard<std::mutex> lk(mu_);
-  if (prefix_) {
-    ++stats_.prefix_lookups;
-    if (common > 0) ++stats_.prefix_hits, stats_.prefix_hit_tokens += common;
-  }
   std::lock_guard<std::mutex> lr(r->mu_);
-  r->stats_.prefix_cached_tokens = common;
+  r->stats_.prefix_cached_tokens = r->session_->stats().prefix_cached_tokens;  // copied by Engine::start
   r->stats_.queued_s = r->t_admit_ - r->t_submit_;
 }
 
-// Called once the request has left active_: its K/V goes to the prefix cache, the counters move,
-// and only then is it marked done (a client that sees it finished sees the scheduler's stats too).
+// Called once the request has left active_: its session ends (~Session leaves its K/V in the
+// engine's prefix cache), the counters move, and only then is the request marked done (a client
+// that sees it finished sees the scheduler's stats, and its next turn finds the cached prefix).
 void Scheduler::retire(Request& r, const std::string& reason) {
-  Session* s = r.session_.get();
-  if (prefix_ && s && s->kv_ && s->kv_->length() > 0) prefix_->insert(s->context_, std::move(s->kv_));
+  r.session_.reset();
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (prefix_) {
-      stats_.prefix_entries = static_cast<int64_t>(prefix_->entries());
-      stats_.prefix_bytes = prefix_->bytes();
-    }
     ++(reason == "cancelled" ? stats_.cancelled : stats_.finished);
   }
   {
@@ -148,7 +133,6 @@ void Scheduler::retire(Request& r, const std::string& reason) {
     r.stats_.decode_s = r.t_admit_ > 0 ? now_s() - r.t_admit_ : 0;
   }
   r.cv_.notify_all();
-  r.session_.reset();
 }
 
 void Scheduler::loop() {

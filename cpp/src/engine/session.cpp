@@ -8,6 +8,7 @@
 
 #include "fastspec/engine.h"
 #include "fastspec/status.h"
+#include "engine/prefix_cache.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 #include "spec/controller.h"
@@ -22,7 +23,14 @@ std::atomic<int64_t> g_live_sessions{0};
 
 int64_t live_sessions() { return g_live_sessions.load(); }
 Session::Session() { ++g_live_sessions; }
-Session::~Session() { --g_live_sessions; }
+// The session's K/V (positions [0, length) hold context_'s first tokens) goes to the engine's
+// prefix cache, which keeps or drops it by its budget.
+Session::~Session() {
+  --g_live_sessions;
+  if (!prefix_ || !kv_ || kv_->length() == 0) return;
+  std::lock_guard<std::mutex> lk(prefix_->mu);
+  if (prefix_->cache.budget() > 0) prefix_->cache.insert(context_, std::move(kv_));
+}
 
 // One round alone: the whole prompt in one pass (forward() chunks it), else draft -> verify -> accept.
 const std::vector<int32_t>& Session::step() {
