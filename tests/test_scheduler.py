@@ -192,9 +192,10 @@ def test_spec_backoff_caps_drafts_when_the_batch_is_full(model):
         drafted[backoff] = sum(r.stats["drafted"] for r in reqs)
         sched.close()
     assert outs[True] == outs[False] and all(o == outs[True][0] for o in outs[True])
-    # 16 sequences: kTargetRows / 16 - 1 = 0 drafts each while they all decode (a few rounds with
-    # fewer active sequences at the start may still draft)
-    assert drafted[False] > 0 and drafted[True] <= drafted[False] // 4
+    # how many sequences share the early rounds depends on how fast the 16 submits arrive, so the
+    # end-to-end check is only "fewer drafts"; the policy itself is exact:
+    assert drafted[False] > 0 and drafted[True] < drafted[False]
+    assert [_core.Scheduler.draft_cap(n) for n in (1, 2, 3, 4, 7, 8, 16, 32)] == [15, 7, 4, 3, 1, 1, 0, 0]
 
 
 def test_engine_prefix_cache_between_generate_calls(model):

@@ -67,6 +67,8 @@ void bind_scheduler(py::module_& m) {
         d["prefix_bytes"] = st.prefix_bytes;
         return d;
       })
+      .def_static("draft_cap", &Scheduler::draft_cap, py::arg("active"),
+                  "spec_backoff: the most drafts a greedy session verifies with `active` sequences in the round.")
       .def("close", &Scheduler::close, py::call_guard<py::gil_scoped_release>(),
            "Stops the scheduler; unfinished requests end 'cancelled'.");
 }

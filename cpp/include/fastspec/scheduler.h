@@ -11,10 +11,11 @@
 //
 // Speculation under load (spec_backoff): verifying drafts for many sequences costs more than it
 // saves, so each session's draft length is capped at max(0, kTargetRows / active - 1) rows:
-// 15 (k_max) alone, 3 at 4 sequences, 0 from 8 on (plain decoding of the whole batch). Greedy
+// 15 alone (then k_max bounds it), 7 at 2 sequences, 3 at 4, 1 at 8, 0 from 9 on (plain decoding). Greedy
 // requests only: a sampled request's draft lengths depend only on its seeded events (KController),
 // so that its text for a seed never depends on the load.
 #pragma once
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -108,6 +109,10 @@ class Scheduler {
   void close();
 
   static constexpr int64_t kTargetRows = 16;  // spec_backoff: rows per pass the drafts may fill
+  // The draft cap of a greedy session with `active` sequences in the round (spec_backoff).
+  static int32_t draft_cap(int64_t active) {
+    return static_cast<int32_t>(active < 1 ? kTargetRows - 1 : std::max<int64_t>(0, kTargetRows / active - 1));
+  }
 
  private:
   void loop();

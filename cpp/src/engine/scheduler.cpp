@@ -170,7 +170,7 @@ void Scheduler::loop() {
     if (active_.empty()) continue;
     // One round for all, the order rotated (a session that finds the pass full goes first next time).
     const int64_t n = static_cast<int64_t>(active_.size());
-    const int32_t cap = opts_.spec_backoff ? static_cast<int32_t>(std::max<int64_t>(0, kTargetRows / n - 1)) : 1 << 30;
+    const int32_t cap = opts_.spec_backoff ? draft_cap(n) : 1 << 30;
     order.clear(), batch.clear();
     for (int64_t i = 0; i < n; ++i) order.push_back(active_[static_cast<size_t>((i + round) % n)]);
     for (auto& r : order) {  // a sampled request's text for its seed must not depend on load: no cap
