@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "check.h"
+#include "generate.h"
 #include "fastspec/engine.h"
 #include "fastspec/status.h"
 
@@ -29,11 +30,7 @@ std::vector<int32_t> prompt_for(int i, int64_t vocab) {
 std::vector<int32_t> run(Engine& e, const std::vector<int32_t>& prompt, int64_t max_tokens, float temperature = 0) {
   SamplingOptions o;
   o.max_tokens = max_tokens, o.temperature = temperature, o.seed = 7;
-  auto s = e.start(prompt, o, {});
-  std::vector<int32_t> out;
-  while (!s->finished())
-    for (int32_t t : s->step()) out.push_back(t);
-  return out;
+  return fastspec_test::generate(e, prompt, o);
 }
 
 void spec_equals_plain(const std::string& path) {

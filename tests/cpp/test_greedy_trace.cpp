@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "check.h"
+#include "generate.h"
 #include "fastspec/engine.h"
 
 using namespace fastspec;
@@ -23,11 +24,7 @@ std::vector<int32_t> greedy(const std::string& model, const EngineOptions& eo, c
   Engine e(model, eo, so);
   SamplingOptions s;
   s.max_tokens = n;
-  auto session = e.start(prompt, s, {});
-  std::vector<int32_t> out;
-  while (!session->finished())
-    for (int32_t t : session->step()) out.push_back(t);
-  return out;
+  return fastspec_test::generate(e, prompt, s);
 }
 
 }  // namespace

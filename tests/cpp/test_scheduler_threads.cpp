@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "check.h"
+#include "generate.h"
 #include "fastspec/engine.h"
 #include "fastspec/scheduler.h"
 
@@ -32,14 +33,6 @@ std::vector<int32_t> prompt_for(int i, int64_t vocab) {
   return p;
 }
 
-std::vector<int32_t> alone(Engine& e, const std::vector<int32_t>& prompt, const SamplingOptions& s) {
-  auto session = e.start(prompt, s, {});
-  std::vector<int32_t> out;
-  while (!session->finished())
-    for (int32_t t : session->step()) out.push_back(t);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,7 +49,7 @@ int main(int argc, char** argv) {
   const int64_t vocab = engine.config().vocab_size;
   constexpr int kClients = 16;
   std::vector<std::vector<int32_t>> want(kClients);
-  for (int i = 0; i < kClients; ++i) want[i] = alone(engine, prompt_for(i, vocab), sampling_for(i));
+  for (int i = 0; i < kClients; ++i) want[i] = fastspec_test::generate(engine, prompt_for(i, vocab), sampling_for(i));
 
   for (int round = 0; round < rounds; ++round) {
     SchedulerOptions opts;

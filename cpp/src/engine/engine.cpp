@@ -195,9 +195,8 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
                                                static_cast<double>(model_->file().mapped_bytes())
                                          : 0.0;
   s->controller_ = std::make_unique<KController>(spec_, draft_cost, sampling.temperature > 0);
-  if (!use_draft) {
-  } else if (spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
-  else if (draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, kv_type_, spec_);
+  if (use_draft && spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
+  else if (use_draft && draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, kv_type_, spec_);
   if (!spec_.trace_path.empty()) {
     s->trace_ = std::make_unique<std::ofstream>(spec_.trace_path, std::ios::app);
     if (!*s->trace_) throw IoError(spec_.trace_path + ": cannot open the trace file for writing");

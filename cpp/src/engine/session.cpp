@@ -151,15 +151,17 @@ void Session::record_logprobs(const float* logits) {
     const double lse = static_cast<double>(mx) + std::log(sum);
     TokenLogprob lp;
     lp.logprob = static_cast<float>(row[committed_[j]] - lse);
-    std::vector<int32_t> ids;
-    for (int k = 0; k < top_logprobs_; ++k) {  // top_n <= 20: selection passes are cheap enough
-      int32_t best = -1;
-      for (int64_t v = 0; v < vocab; ++v)
-        if ((best < 0 || row[v] > row[best]) && std::find(ids.begin(), ids.end(), v) == ids.end())
-          best = static_cast<int32_t>(v);
-      ids.push_back(best);
-      lp.top.emplace_back(best, static_cast<float>(row[best] - lse));
+    // the top_logprobs_ largest in one pass, ties by lowest id: a value enters after every kept
+    // value >= it (kept: at most 20, descending)
+    auto& top = lp.top;
+    for (int64_t v = 0; v < vocab; ++v) {
+      if (top_logprobs_ == 0 || (static_cast<int>(top.size()) == top_logprobs_ && row[v] <= top.back().second)) continue;
+      size_t at = top.size();
+      while (at > 0 && top[at - 1].second < row[v]) --at;
+      top.insert(top.begin() + static_cast<std::ptrdiff_t>(at), {static_cast<int32_t>(v), row[v]});
+      if (static_cast<int>(top.size()) > top_logprobs_) top.pop_back();
     }
+    for (auto& t : top) t.second = static_cast<float>(t.second - lse);
     committed_lp_.push_back(std::move(lp));
   }
 }
