@@ -73,9 +73,12 @@ inline void prefetch_bytes(const uint8_t* p, int n) {
 // The panel walk every panel kernel shares: K::template tile<NT>(panel, nb, ...) computes NT
 // activation rows against one panel (nb, passed through: how its blocks lie, the K-quants' block
 // count, the 32-element types' PanelBlocks); rows [0, n_rows) of the panels at w (y_r == 1), T
-// rows in tiles of 4 / 2 / 1 (a row's arithmetic does not depend on its tile; tiles of 6 or 8
-// rows were slower per row on Zen 4: 30.9 / 29.5 vs 26.8 ns per 16x32 block for 8 rows,
-// L2-resident), the panel kPrefetchPanels ahead prefetched by the first tile.
+// rows in tiles of 8 (K::kMaxTile >= 8) / 4 / 2 / 1 (a row's arithmetic does not depend on its
+// tile). Tiles of 8: AVX-512 only, where they are as fast per row as tiles of 4 with the panel in
+// L2 (Zen 5: 15.6 vs 2 x 8.75 ns per 16x32 Q4_1 block) and read a streamed panel once instead of
+// twice (on Zen 4, double-pumped, tiles of 6 or 8 rows were slower: 30.9 / 29.5 vs 26.8 ns per
+// block for 8 rows, L2-resident); 256-bit paths keep 4 (16 registers). The panel kPrefetchPanels
+// ahead is prefetched by the first tile.
 template <typename K, typename Blocks>
 void panel_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ& a, const Blocks& nb, int64_t T,
                 float* y, int64_t y_t, int64_t y_r) {
@@ -86,8 +89,14 @@ void panel_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const ActQ&
     // software prefetch: the hardware prefetchers fall behind when compute dominates (Zen 4, 35 MB
     // of Q4_1 streamed, ns per 16x32 block T=1 12.0 -> 10.0, T=4 20.7 -> 14.0, T=8 52 -> 32; the
     // L2-resident cost is 7, 16, 31)
-    const uint8_t* ahead = p0 + 16 * kPrefetchPanels < n_rows ? panel + 16 * kPrefetchPanels * row_bytes : nullptr;
+    // the panel kPrefetchPanels on, also past this call's rows: callers walk a matrix in calls of
+    // one panel (matmul_glu, the residual outputs), whose next call reads it; past the matrix's end
+    // it is a wasted hint (a prefetch never faults; the address is formed as an integer)
+    const auto* ahead = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(panel) +
+                                                         static_cast<uintptr_t>(16 * kPrefetchPanels * row_bytes));
     int64_t t = 0;
+    if constexpr (K::kMaxTile >= 8)
+      for (; t + 8 <= T; t += 8) K::template tile<8>(panel, nb, a, t, yp, y_t, valid, t == 0 ? ahead : nullptr);
     for (; t + 4 <= T; t += 4) K::template tile<4>(panel, nb, a, t, yp, y_t, valid, t == 0 ? ahead : nullptr);
     if (t + 2 <= T) K::template tile<2>(panel, nb, a, t, yp, y_t, valid, t == 0 ? ahead : nullptr), t += 2;
     if (t < T) K::template tile<1>(panel, nb, a, t, yp, y_t, valid, t == 0 ? ahead : nullptr);
