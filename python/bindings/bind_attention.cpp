@@ -32,7 +32,7 @@ void bind_attention(py::module_& m) {
   m.def(
       "_attention",
       [](F32Array q, F32Array k, F32Array v, I32Array pos, float scale, int64_t window, float softcap,
-         const std::string& kv_type, int threads, bool use_scratch, int repeat) {
+         const std::string& kv_type, int threads, bool use_scratch, int repeat, py::object parent_obj) {
         if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3 || pos.ndim() != 1)
           throw InvalidArgument("_attention: q [T, n_heads, hd], k/v [n_pos, n_kv, hd], pos [T]");
         const int64_t T = q.shape(0), n_heads = q.shape(1), hd = q.shape(2);
@@ -48,6 +48,13 @@ void bind_attention(py::module_& m) {
           max_pos = std::max<int64_t>(max_pos, pos.data()[t]);
         }
         if (threads < 1 || repeat < 1) throw InvalidArgument("_attention: threads and repeat must be >= 1");
+        std::vector<int32_t> parent;
+        if (!parent_obj.is_none()) {
+          parent = parent_obj.cast<std::vector<int32_t>>();
+          if (static_cast<int64_t>(parent.size()) != T)
+            throw InvalidArgument("_attention: parent has " + std::to_string(parent.size()) + " rows, q " +
+                                  std::to_string(T));
+        }
         py::array_t<float> out({T, n_heads, hd});
         double seconds = 0;
         {
@@ -60,6 +67,7 @@ void bind_attention(py::module_& m) {
           a.q = q.data(), a.kv = cache.view(0), a.out = out.mutable_data();
           a.T = T, a.n_heads = n_heads, a.n_kv_heads = n_kv, a.head_dim = hd;
           a.pos = pos.data(), a.scale = scale, a.window = window, a.softcap = softcap;
+          a.parent = parent.empty() ? nullptr : parent.data();
           if (use_scratch) {
             scratch.resize(static_cast<size_t>(cpu::attention_scratch_floats(T, n_heads, max_pos, hd, threads)));
             a.scratch = scratch.data(), a.scratch_floats = static_cast<int64_t>(scratch.size());
@@ -76,10 +84,11 @@ void bind_attention(py::module_& m) {
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("pos"), py::arg("scale"), py::arg("window") = 0,
       py::arg("softcap") = 0.0f, py::arg("kv_type") = "F32", py::arg("threads") = 1, py::arg("use_scratch") = true,
-      py::arg("repeat") = 1,
+      py::arg("repeat") = 1, py::arg("parent") = py::none(),
       "Test hook: attention_cpu over a one-layer KvCache holding k, v (q f32 [T, n_heads, hd], k/v f32 "
       "[n_pos, n_kv, hd], pos int32 [T]) -> out f32 [T, n_heads, hd]. use_scratch=False uses the "
-      "thread_local fallback; repeat > 1 returns (out, seconds per attention_cpu call).");
+      "thread_local fallback; repeat > 1 returns (out, seconds per attention_cpu call). parent: None "
+      "(causal) or [T] int rows of a tree pass (AttentionArgs::parent; its rows' K/V at slots pos[0] + t).");
   m.def(
       "_kv_store_f16",
       [](F32Array x) {

@@ -96,9 +96,12 @@ class Backend {
   //   out[t, h, :] = sum_j softmax_j(scale * q[t,h,:].k[j,h/g,:] (softcap)) v[j, h/g, :]
   // q: [T, n_heads, head_dim]; kv: this layer's cache (positions [0, max pos] written);
   // window > 0 limits keys to positions > pos[t] - window. out: [T, n_heads, head_dim].
+  // parent: nullptr (causal), or a token tree's verify pass: parent[T] the row of each row's parent
+  // (-1: a root; row 0 is one), the rows' K/V at cache slots pos[0] + t, pos[t] = pos[0] + depth;
+  // a row attends to the cache below pos[0] and to its ancestors, bit-equal to its path decoded alone.
   virtual void attention(const float* q, const KvView& kv, float* out, int64_t T, int64_t n_heads,
                          int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale, int64_t window,
-                         float softcap) = 0;
+                         float softcap, const int32_t* parent = nullptr) = 0;
   // x[n] += y[n]
   virtual void add(float* x, const float* y, int64_t n) = 0;
   // x[n] = cap * tanh(x / cap)

@@ -31,10 +31,14 @@ inline Kern kern_active() {
 
 inline int64_t align16(int64_t n) { return (n + 15) & ~int64_t{15}; }
 
-// Per-thread slot: scores/probabilities [n_heads, kAttnChunk], a row buffer [8, head_dim], and the
-// partials of one (query, kv head) in prefill mode [n_heads, n_chunks, head_dim + 2].
-inline int64_t slot_floats(int64_t n_heads, int64_t n_chunks, int64_t hd) {
+// Per-thread slot: scores/probabilities [n_heads, kAttnChunk], a row buffer [8, head_dim], the
+// partials of one (query, kv head) in prefill mode [n_heads, n_chunks, head_dim + 2], then (tree
+// passes of up to tree_rows rows) one query's ancestor K and V rows of one kv head [2, tree_rows, hd].
+inline int64_t slot_floats_core(int64_t n_heads, int64_t n_chunks, int64_t hd) {
   return align16(n_heads * kAttnChunk) + align16(8 * hd) + align16(n_chunks * n_heads * (hd + 2));
+}
+inline int64_t slot_floats(int64_t n_heads, int64_t n_chunks, int64_t hd, int64_t tree_rows) {
+  return slot_floats_core(n_heads, n_chunks, hd) + align16(2 * tree_rows * hd);
 }
 
 struct Plan {
@@ -46,27 +50,60 @@ struct Plan {
   float* split;            // split-mode partials
   bool f16;
   Kern kern;
+  // tree mode (AttentionArgs::parent): positions >= base are ancestors, anc[t * kAttnTreeMaxRows + e]
+  // the row of query t's ancestor at depth e; gather: the slot offset of the ancestor-row buffer
+  const int32_t* anc = nullptr;
+  int64_t base = 0, gather = 0;
   int64_t first(int64_t t) const {
     return a->window > 0 ? std::max<int64_t>(0, a->pos[t] - a->window + 1) : 0;
   }
 };
 
-// Partials of query t, heads [kvh * G, kvh * G + G), keys [j0, j1] (inside chunk c):
+// Partials of query t, heads [kvh * G, kvh * G + G), keys at positions [j0, j1] (inside chunk c):
 //   part[g * hstride + 0] = m, [1] = l, [2 .. 2 + hd) = o
+// The keys are read in runs of rows: the cache rows [j0, j1] (tree mode: those below base), then in
+// tree mode the query's ancestors at positions >= base, gathered into the slot. Scores are per key
+// and p.v continues its chain across runs, so the runs never show in the bits.
 void chunk_partial(const Plan& P, int64_t t, int64_t kvh, int64_t j0, int64_t j1, float* part, int64_t hstride,
                    float* slot) {
   const AttentionArgs& a = *P.a;
   const int64_t G = P.G, hd = P.hd, n = j1 - j0 + 1;
   const float* q = a.q + (t * a.n_heads + kvh * G) * hd;
   const size_t esz = P.f16 ? 2 : 4;
-  const auto* kbase = static_cast<const uint8_t*>(a.kv.k) + static_cast<size_t>(j0 * P.row + kvh * hd) * esz;
-  const auto* vbase = static_cast<const uint8_t*>(a.kv.v) + static_cast<size_t>(j0 * P.row + kvh * hd) * esz;
+  const auto* kc = static_cast<const uint8_t*>(a.kv.k);
+  const auto* vc = static_cast<const uint8_t*>(a.kv.v);
+  struct Run {
+    const void *k, *v;
+    int64_t stride, n;
+  } runs[2];
+  int nr = 0;
+  const int64_t jc = P.anc ? std::min(j1, P.base - 1) : j1;  // the last position read from the cache as is
+  if (jc >= j0) {
+    const size_t off = static_cast<size_t>(j0 * P.row + kvh * hd) * esz;
+    runs[nr++] = {kc + off, vc + off, P.row, jc - j0 + 1};
+  }
+  if (jc < j1) {  // tree mode: ancestors at depths [max(j0, base) - base, j1 - base]
+    const int64_t e0 = std::max(j0, P.base) - P.base, ne = j1 - P.base - e0 + 1;
+    auto* gk = reinterpret_cast<uint8_t*>(slot + P.gather);
+    uint8_t* gv = gk + static_cast<size_t>(ne * hd) * esz;
+    const size_t rb = static_cast<size_t>(hd) * esz;
+    for (int64_t e = 0; e < ne; ++e) {
+      const int64_t slot_j = P.base + P.anc[t * kAttnTreeMaxRows + e0 + e];
+      const size_t off = static_cast<size_t>(slot_j * P.row + kvh * hd) * esz;
+      std::memcpy(gk + e * rb, kc + off, rb);
+      std::memcpy(gv + e * rb, vc + off, rb);
+    }
+    runs[nr++] = {gk, gv, hd, ne};
+  }
   float* s = slot;                                   // [G, kAttnChunk]
   float* kbuf = slot + align16(a.n_heads * kAttnChunk);  // [8, hd]
-  switch (P.kern) {
-    case Kern::avx512: attn_scores_avx512(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf); break;
-    case Kern::avx2: attn_scores_avx2(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf); break;
-    case Kern::scalar: attn_scores_scalar(q, G, hd, kbase, P.f16, P.row, n, s, kAttnChunk, kbuf); break;
+  for (int r = 0, j = 0; r < nr; j += runs[r].n, ++r) {
+    const Run& R = runs[r];
+    switch (P.kern) {
+      case Kern::avx512: attn_scores_avx512(q, G, hd, R.k, P.f16, R.stride, R.n, s + j, kAttnChunk, kbuf); break;
+      case Kern::avx2: attn_scores_avx2(q, G, hd, R.k, P.f16, R.stride, R.n, s + j, kAttnChunk, kbuf); break;
+      case Kern::scalar: attn_scores_scalar(q, G, hd, R.k, P.f16, R.stride, R.n, s + j, kAttnChunk, kbuf); break;
+    }
   }
   for (int64_t g = 0; g < G; ++g) {
     float* sg = s + g * kAttnChunk;
@@ -77,10 +114,15 @@ void chunk_partial(const Plan& P, int64_t t, int64_t kvh, int64_t j0, int64_t j1
       case Kern::scalar: attn_softmax_scalar(sg, n, a.scale, a.softcap, ml, ml + 1); break;
     }
   }
-  switch (P.kern) {
-    case Kern::avx512: attn_pv_avx512(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf); break;
-    case Kern::avx2: attn_pv_avx2(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf); break;
-    case Kern::scalar: attn_pv_scalar(s, kAttnChunk, G, hd, vbase, P.f16, P.row, n, part + 2, hstride, kbuf); break;
+  for (int r = 0, j = 0; r < nr; j += runs[r].n, ++r) {
+    const Run& R = runs[r];
+    const float* pr = s + j;
+    float* o = part + 2;
+    switch (P.kern) {
+      case Kern::avx512: attn_pv_avx512(pr, kAttnChunk, G, hd, R.v, P.f16, R.stride, R.n, o, hstride, kbuf, r > 0); break;
+      case Kern::avx2: attn_pv_avx2(pr, kAttnChunk, G, hd, R.v, P.f16, R.stride, R.n, o, hstride, kbuf, r > 0); break;
+      case Kern::scalar: attn_pv_scalar(pr, kAttnChunk, G, hd, R.v, P.f16, R.stride, R.n, o, hstride, kbuf, r > 0); break;
+    }
   }
 }
 
@@ -118,7 +160,7 @@ void query_group(const Plan& P, int64_t t, int64_t kvh, float* slot) {
 int64_t attention_scratch_floats(int64_t T, int64_t n_heads, int64_t max_pos, int64_t head_dim, int n_threads) {
   const int64_t nch = std::max<int64_t>(0, max_pos) / kAttnChunk + 1;
   const int64_t split = std::min(T, kAttnSplitMaxT) * n_heads * nch * (head_dim + 2);
-  return std::max(1, n_threads) * slot_floats(n_heads, nch, head_dim) + split;
+  return std::max(1, n_threads) * slot_floats(n_heads, nch, head_dim, std::min(T, kAttnTreeMaxRows)) + split;
 }
 
 void attention_cpu(ThreadPool& pool, const AttentionArgs& a) {
@@ -131,6 +173,29 @@ void attention_cpu(ThreadPool& pool, const AttentionArgs& a) {
   int64_t max_pos = 0, nch = 1, c_lo = INT64_MAX, c_hi = 0;
   Plan P;
   P.a = &a;
+  // tree mode: each query's ancestor rows by depth (checked: parents earlier, positions base + depth)
+  thread_local std::vector<int32_t> anc;  // [kAttnTreeMaxRows, kAttnTreeMaxRows]; grows once
+  if (a.parent) {
+    if (a.T > kAttnTreeMaxRows)
+      throw Error("attention: a tree pass of " + std::to_string(a.T) + " rows (at most " +
+                  std::to_string(kAttnTreeMaxRows) + ")");
+    if (anc.size() < static_cast<size_t>(kAttnTreeMaxRows * kAttnTreeMaxRows))
+      anc.resize(static_cast<size_t>(kAttnTreeMaxRows * kAttnTreeMaxRows));
+    for (int64_t t = 0; t < a.T; ++t) {
+      const int32_t par = a.parent[t];
+      if (par < -1 || par >= t || (t == 0 && par != -1))
+        throw Error("attention: tree row " + std::to_string(t) + " has parent " + std::to_string(par) +
+                    " (parents are earlier rows, -1 for a root; row 0 is a root)");
+      const int64_t depth = a.pos[t] - a.pos[0];
+      const int64_t want_depth = par < 0 ? 0 : a.pos[par] - a.pos[0] + 1;
+      if (depth != want_depth)
+        throw Error("attention: tree row " + std::to_string(t) + " at position " + std::to_string(a.pos[t]) +
+                    ", its depth puts it at " + std::to_string(a.pos[0] + want_depth));
+      int32_t* row = anc.data() + t * kAttnTreeMaxRows;
+      if (par >= 0) std::copy(anc.data() + par * kAttnTreeMaxRows, anc.data() + par * kAttnTreeMaxRows + depth, row);
+      row[depth] = static_cast<int32_t>(t);
+    }
+  }
   for (int64_t t = 0; t < a.T; ++t) {
     if (a.pos[t] < 0) throw Error("attention: negative position " + std::to_string(a.pos[t]));
     const int64_t c0 = P.first(t) / kAttnChunk, c1 = a.pos[t] / kAttnChunk;
@@ -155,7 +220,12 @@ void attention_cpu(ThreadPool& pool, const AttentionArgs& a) {
   P.hd = a.head_dim;
   P.row = a.n_kv_heads * a.head_dim;
   P.nch = nch;
-  P.slot = slot_floats(a.n_heads, max_pos / kAttnChunk + 1, a.head_dim);
+  P.slot = slot_floats(a.n_heads, max_pos / kAttnChunk + 1, a.head_dim, std::min(a.T, kAttnTreeMaxRows));
+  P.gather = slot_floats_core(a.n_heads, max_pos / kAttnChunk + 1, a.head_dim);
+  if (a.parent) {
+    P.anc = anc.data();
+    P.base = a.pos[0];
+  }
   P.scratch = scratch;
   P.split = scratch + n_threads * P.slot;
   P.f16 = a.kv.type == DType::F16;
@@ -304,9 +374,10 @@ void attn_scores_scalar(const float* q, int64_t G, int64_t hd, const void* k, bo
 }
 
 void attn_pv_scalar(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
-                    int64_t n, float* o, int64_t ldo, float* kbuf) {
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t d = 0; d < hd; ++d) o[g * ldo + d] = 0.0f;
+                    int64_t n, float* o, int64_t ldo, float* kbuf, bool accumulate) {
+  if (!accumulate)
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t d = 0; d < hd; ++d) o[g * ldo + d] = 0.0f;
   for (int64_t j = 0; j < n; ++j) {
     const float* vr;
     if (f16) {

@@ -17,6 +17,7 @@ namespace fastspec::cpu {
 
 constexpr int64_t kAttnChunk = 256;     // keys per split-K chunk: [c * 256, c * 256 + 255]
 constexpr int64_t kAttnSplitMaxT = 32;  // T <= this: tasks (kv head, chunk, query block); else (query, kv head)
+constexpr int64_t kAttnTreeMaxRows = 64;  // rows of a tree pass (AttentionArgs::parent)
 
 struct AttentionArgs {
   const float* q = nullptr;  // [T, n_heads, head_dim]
@@ -27,6 +28,14 @@ struct AttentionArgs {
   float scale = 1.0f;            // multiplies q.k
   int64_t window = 0;            // > 0: sliding window length
   float softcap = 0.0f;          // > 0: score = softcap * tanh(score / softcap)
+  // Tree mode (a token tree's verify pass), nullptr: causal. parent[t] < t is the row of query t's
+  // parent in this pass, -1 for a root (row 0 is one), whose parent is the last cached position.
+  // The rows' K/V sit at cache slots base + t (base = pos[0]), and pos[t] = base + depth(t), roots at
+  // depth 0. Query t attends to positions [first, base) of the cache and to its ancestors (and
+  // itself): the key at position base + e is its ancestor at depth e. Those keys are taken in
+  // position order, so a node's result is bit-equal to decoding its path alone (a causal pass over
+  // the path), wherever its ancestors sit in the pass. At most kAttnTreeMaxRows rows.
+  const int32_t* parent = nullptr;
   // Workspace: [scratch_floats] floats, at least attention_scratch_floats(T, n_heads, max pos[t],
   // head_dim, pool.size()) (Error otherwise). nullptr: a thread_local vector of the calling thread
   // that grows on first use (allocates then, never after at the same sizes).
@@ -35,7 +44,8 @@ struct AttentionArgs {
 };
 
 // Floats of workspace attention_cpu needs for up to T queries at positions <= max_pos with
-// n_threads threads. Monotone in every argument, so size it once for the largest pass.
+// n_threads threads (tree passes included). Monotone in every argument, so size it once for the
+// largest pass.
 int64_t attention_scratch_floats(int64_t T, int64_t n_heads, int64_t max_pos, int64_t head_dim, int n_threads);
 
 // out[t, h, :] = sum_j softmax_j(score(t, h, j)) v[j, h / (n_heads / n_kv_heads), :]
@@ -66,14 +76,15 @@ void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool
                       int64_t n, float* s, int64_t lds, float* kbuf);
 void attn_scores_avx512(const float* q, int64_t G, int64_t hd, const void* k, bool f16, int64_t stride,
                         int64_t n, float* s, int64_t lds, float* kbuf);
-// o[g * ldo + d] = sum_j p[g * ldp + j] * v[j][d]  for g < G, d < hd: one fma per j in order from +0.
-// kbuf: [hd] floats of scratch (the scalar path widens an f16 row there).
+// o[g * ldo + d] = sum_j p[g * ldp + j] * v[j][d]  for g < G, d < hd: one fma per j in order from +0,
+// or (accumulate) from the o given, which continues a chain over earlier keys exactly as one call
+// over all of them would. kbuf: [hd] floats of scratch (the scalar path widens an f16 row there).
 void attn_pv_scalar(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
-                    int64_t n, float* o, int64_t ldo, float* kbuf);
+                    int64_t n, float* o, int64_t ldo, float* kbuf, bool accumulate);
 void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
-                  int64_t n, float* o, int64_t ldo, float* kbuf);
+                  int64_t n, float* o, int64_t ldo, float* kbuf, bool accumulate);
 void attn_pv_avx512(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
-                    int64_t n, float* o, int64_t ldo, float* kbuf);
+                    int64_t n, float* o, int64_t ldo, float* kbuf, bool accumulate);
 // Softmax of one head's chunk in place: x = s[j] * scale (softcap: x = softcap * tanhf(x / softcap)),
 // m = max x, s[j] = exp_neg(x - m), l = sum s[j]. Max and sum run in 16 lanes (lane l takes
 // j = 16i + l, a partial last block padded with -inf / 0), then lanes l and l + 8 are combined,

@@ -124,14 +124,14 @@ void scores_f16(const float* q, int64_t G, int64_t hd_rt, const uint16_t* k, int
   }
 }
 
-// o[g][d0 .. d0 + 8 * NV) for NG heads: acc = fma(p_j, v_j, acc) over j in order.
+// o[g][d0 .. d0 + 8 * NV) for NG heads: acc = fma(p_j, v_j, acc) over j in order, from 0 or (ac) from o.
 // pf: elements of each row to prefetch ahead (the first block of a row streams it in), or 0.
 template <int NG, int NV, typename VT>
 inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t n, float* o, int64_t ldo,
-                     int64_t pf = 0) {
+                     bool ac, int64_t pf = 0) {
   __m256 acc[NG][NV];
   for (int g = 0; g < NG; ++g)
-    for (int u = 0; u < NV; ++u) acc[g][u] = _mm256_setzero_ps();
+    for (int u = 0; u < NV; ++u) acc[g][u] = ac ? _mm256_loadu_ps(o + g * ldo + 8 * u) : _mm256_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const VT* vr = v + j * stride;
     if (pf && j + kPrefetchRows < n) prefetch_row(vr + kPrefetchRows * stride, pf);
@@ -148,16 +148,16 @@ inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, i
 
 template <int NG, int NV, typename VT>
 void pv_heads(const float* p, int64_t ldp, int64_t hd, const VT* v, int64_t stride, int64_t n, float* o,
-              int64_t ldo) {
+              int64_t ldo, bool ac) {
   for (int64_t j = 0; j < kPrefetchRows && j < n; ++j) prefetch_row(v + j * stride, hd);
   int64_t d = 0;
-  for (; d + 8 * NV <= hd; d += 8 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
+  for (; d + 8 * NV <= hd; d += 8 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo, ac, d == 0 ? hd : 0);
   if (NV > 2)
-    for (; d + 16 <= hd; d += 16) pv_block<NG, 2>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
-  for (; d + 8 <= hd; d += 8) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
+    for (; d + 16 <= hd; d += 16) pv_block<NG, 2>(p, ldp, v + d, stride, n, o + d, ldo, ac, d == 0 ? hd : 0);
+  for (; d + 8 <= hd; d += 8) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo, ac, d == 0 ? hd : 0);
   for (; d < hd; ++d)
     for (int g = 0; g < NG; ++g) {
-      float acc = 0.0f;
+      float acc = ac ? o[g * ldo + d] : 0.0f;
       for (int64_t j = 0; j < n; ++j) {
         // scalar FMA, the same rounding as the vector lanes (and std::fma)
         const __m128 r = _mm_fmadd_ss(_mm_set_ss(p[g * ldp + j]), _mm_set_ss(load1(v + j * stride + d)),
@@ -171,15 +171,15 @@ void pv_heads(const float* p, int64_t ldp, int64_t hd, const VT* v, int64_t stri
 // Head blocking: NG heads x NV vectors of accumulators (8 independent FMA chains where G allows).
 template <typename VT>
 void pv(const float* p, int64_t ldp, int64_t G, int64_t hd, const VT* v, int64_t stride, int64_t n, float* o,
-        int64_t ldo) {
-  if (G == 1) return pv_heads<1, 4>(p, ldp, hd, v, stride, n, o, ldo);
-  if (G == 2) return pv_heads<2, 4>(p, ldp, hd, v, stride, n, o, ldo);
+        int64_t ldo, bool ac) {
+  if (G == 1) return pv_heads<1, 4>(p, ldp, hd, v, stride, n, o, ldo, ac);
+  if (G == 2) return pv_heads<2, 4>(p, ldp, hd, v, stride, n, o, ldo, ac);
   int64_t g = 0;
-  for (; g + 4 <= G; g += 4) pv_heads<4, 2>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo);
+  for (; g + 4 <= G; g += 4) pv_heads<4, 2>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo, ac);
   switch (G - g) {
-    case 3: pv_heads<3, 2>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
-    case 2: pv_heads<2, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
-    case 1: pv_heads<1, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
+    case 3: pv_heads<3, 2>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo, ac); break;
+    case 2: pv_heads<2, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo, ac); break;
+    case 1: pv_heads<1, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo, ac); break;
     default: break;
   }
 }
@@ -271,9 +271,10 @@ void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool
 }
 
 void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
-                  int64_t n, float* o, int64_t ldo, float* kbuf) {
-  if (f16) pv(p, ldp, G, hd, static_cast<const uint16_t*>(v), stride, n, o, ldo);
-  else pv(p, ldp, G, hd, static_cast<const float*>(v), stride, n, o, ldo);
+                  int64_t n, float* o, int64_t ldo, float* kbuf, bool accumulate) {
+  (void)kbuf;
+  if (f16) pv(p, ldp, G, hd, static_cast<const uint16_t*>(v), stride, n, o, ldo, accumulate);
+  else pv(p, ldp, G, hd, static_cast<const float*>(v), stride, n, o, ldo, accumulate);
 }
 
 void f32_to_f16_avx2(const float* x, uint16_t* y, int64_t n) {
@@ -314,8 +315,8 @@ void attn_scores_avx2(const float* q, int64_t G, int64_t hd, const void* k, bool
   attn_scores_scalar(q, G, hd, k, f16, stride, n, s, lds, kbuf);
 }
 void attn_pv_avx2(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
-                  int64_t n, float* o, int64_t ldo, float* kbuf) {
-  attn_pv_scalar(p, ldp, G, hd, v, f16, stride, n, o, ldo, kbuf);
+                  int64_t n, float* o, int64_t ldo, float* kbuf, bool accumulate) {
+  attn_pv_scalar(p, ldp, G, hd, v, f16, stride, n, o, ldo, kbuf, accumulate);
 }
 void attn_softmax_avx2(float* s, int64_t n, float scale, float softcap, float* m, float* l) {
   attn_softmax_scalar(s, n, scale, softcap, m, l);

@@ -163,14 +163,14 @@ void scores_any(const float* q, int64_t G, int64_t hd, const KT* k, int64_t stri
   }
 }
 
-// o[g][0 .. 16 * NV) for NG heads: acc = fma(p_j, v_j, acc) over j in order.
+// o[g][0 .. 16 * NV) for NG heads: acc = fma(p_j, v_j, acc) over j in order, from 0 or (ac) from o.
 // pf: elements of each row to prefetch ahead (the first block of a row streams it in), or 0.
 template <int NG, int NV, typename VT>
 inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t n, float* o, int64_t ldo,
-                     int64_t pf = 0) {
+                     bool ac, int64_t pf = 0) {
   __m512 acc[NG][NV];
   for (int g = 0; g < NG; ++g)
-    for (int u = 0; u < NV; ++u) acc[g][u] = _mm512_setzero_ps();
+    for (int u = 0; u < NV; ++u) acc[g][u] = ac ? _mm512_loadu_ps(o + g * ldo + 16 * u) : _mm512_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const VT* vr = v + j * stride;
     if (pf && j + kPrefetchRows < n) prefetch_row(vr + kPrefetchRows * stride, pf);
@@ -186,9 +186,9 @@ inline void pv_block(const float* p, int64_t ldp, const VT* v, int64_t stride, i
 }
 
 template <int NG, typename VT>
-void pv_tail8(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t n, float* o, int64_t ldo) {
+void pv_tail8(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t n, float* o, int64_t ldo, bool ac) {
   __m256 acc[NG];
-  for (int g = 0; g < NG; ++g) acc[g] = _mm256_setzero_ps();
+  for (int g = 0; g < NG; ++g) acc[g] = ac ? _mm256_loadu_ps(o + g * ldo) : _mm256_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const __m256 x = load8(v + j * stride);
     for (int g = 0; g < NG; ++g) acc[g] = _mm256_fmadd_ps(_mm256_set1_ps(p[g * ldp + j]), x, acc[g]);
@@ -198,15 +198,15 @@ void pv_tail8(const float* p, int64_t ldp, const VT* v, int64_t stride, int64_t 
 
 template <int NG, int NV, typename VT>
 void pv_heads(const float* p, int64_t ldp, int64_t hd, const VT* v, int64_t stride, int64_t n, float* o,
-              int64_t ldo) {
+              int64_t ldo, bool ac) {
   for (int64_t j = 0; j < kPrefetchRows && j < n; ++j) prefetch_row(v + j * stride, hd);
   int64_t d = 0;
-  for (; d + 16 * NV <= hd; d += 16 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
-  for (; d + 16 <= hd; d += 16) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo, d == 0 ? hd : 0);
-  for (; d + 8 <= hd; d += 8) pv_tail8<NG>(p, ldp, v + d, stride, n, o + d, ldo);
+  for (; d + 16 * NV <= hd; d += 16 * NV) pv_block<NG, NV>(p, ldp, v + d, stride, n, o + d, ldo, ac, d == 0 ? hd : 0);
+  for (; d + 16 <= hd; d += 16) pv_block<NG, 1>(p, ldp, v + d, stride, n, o + d, ldo, ac, d == 0 ? hd : 0);
+  for (; d + 8 <= hd; d += 8) pv_tail8<NG>(p, ldp, v + d, stride, n, o + d, ldo, ac);
   for (; d < hd; ++d)
     for (int g = 0; g < NG; ++g) {
-      float acc = 0.0f;
+      float acc = ac ? o[g * ldo + d] : 0.0f;
       for (int64_t j = 0; j < n; ++j) {
         const __m128 r = _mm_fmadd_ss(_mm_set_ss(p[g * ldp + j]), _mm_set_ss(load1(v + j * stride + d)),
                                       _mm_set_ss(acc));
@@ -218,15 +218,15 @@ void pv_heads(const float* p, int64_t ldp, int64_t hd, const VT* v, int64_t stri
 
 template <typename VT>
 void pv(const float* p, int64_t ldp, int64_t G, int64_t hd, const VT* v, int64_t stride, int64_t n, float* o,
-        int64_t ldo) {
-  if (G == 1) return pv_heads<1, 8>(p, ldp, hd, v, stride, n, o, ldo);
-  if (G == 2) return pv_heads<2, 4>(p, ldp, hd, v, stride, n, o, ldo);
+        int64_t ldo, bool ac) {
+  if (G == 1) return pv_heads<1, 8>(p, ldp, hd, v, stride, n, o, ldo, ac);
+  if (G == 2) return pv_heads<2, 4>(p, ldp, hd, v, stride, n, o, ldo, ac);
   int64_t g = 0;
-  for (; g + 4 <= G; g += 4) pv_heads<4, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo);
+  for (; g + 4 <= G; g += 4) pv_heads<4, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo, ac);
   switch (G - g) {
-    case 3: pv_heads<3, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
-    case 2: pv_heads<2, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
-    case 1: pv_heads<1, 8>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo); break;
+    case 3: pv_heads<3, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo, ac); break;
+    case 2: pv_heads<2, 4>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo, ac); break;
+    case 1: pv_heads<1, 8>(p + g * ldp, ldp, hd, v, stride, n, o + g * ldo, ldo, ac); break;
     default: break;
   }
 }
@@ -306,10 +306,10 @@ void attn_scores_avx512(const float* q, int64_t G, int64_t hd, const void* k, bo
 }
 
 void attn_pv_avx512(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
-                    int64_t n, float* o, int64_t ldo, float* kbuf) {
+                    int64_t n, float* o, int64_t ldo, float* kbuf, bool accumulate) {
   (void)kbuf;
-  if (f16) pv(p, ldp, G, hd, static_cast<const uint16_t*>(v), stride, n, o, ldo);
-  else pv(p, ldp, G, hd, static_cast<const float*>(v), stride, n, o, ldo);
+  if (f16) pv(p, ldp, G, hd, static_cast<const uint16_t*>(v), stride, n, o, ldo, accumulate);
+  else pv(p, ldp, G, hd, static_cast<const float*>(v), stride, n, o, ldo, accumulate);
 }
 
 }  // namespace fastspec::cpu
@@ -322,8 +322,8 @@ void attn_scores_avx512(const float* q, int64_t G, int64_t hd, const void* k, bo
   attn_scores_scalar(q, G, hd, k, f16, stride, n, s, lds, kbuf);
 }
 void attn_pv_avx512(const float* p, int64_t ldp, int64_t G, int64_t hd, const void* v, bool f16, int64_t stride,
-                    int64_t n, float* o, int64_t ldo, float* kbuf) {
-  attn_pv_scalar(p, ldp, G, hd, v, f16, stride, n, o, ldo, kbuf);
+                    int64_t n, float* o, int64_t ldo, float* kbuf, bool accumulate) {
+  attn_pv_scalar(p, ldp, G, hd, v, f16, stride, n, o, ldo, kbuf, accumulate);
 }
 void attn_softmax_avx512(float* s, int64_t n, float scale, float softcap, float* m, float* l) {
   attn_softmax_scalar(s, n, scale, softcap, m, l);

@@ -100,10 +100,10 @@ void CpuBackend::rope(float* q, int64_t n_heads, float* k, int64_t n_kv_heads, i
 
 void CpuBackend::attention(const float* q, const KvView& kv, float* out, int64_t T, int64_t n_heads,
                            int64_t n_kv_heads, int64_t head_dim, const int32_t* pos, float scale, int64_t window,
-                           float softcap) {
+                           float softcap, const int32_t* parent) {
   AttentionArgs a;
   a.q = q, a.kv = kv, a.out = out, a.T = T, a.n_heads = n_heads, a.n_kv_heads = n_kv_heads, a.head_dim = head_dim;
-  a.pos = pos, a.scale = scale, a.window = window, a.softcap = softcap;
+  a.pos = pos, a.scale = scale, a.window = window, a.softcap = softcap, a.parent = parent;
   attention_cpu(pool_, a);
 }
 

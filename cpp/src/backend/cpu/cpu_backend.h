@@ -38,7 +38,8 @@ class CpuBackend final : public Backend {
   void rope(float* q, int64_t n_heads, float* k, int64_t n_kv_heads, int64_t T, int64_t head_dim,
             const int32_t* pos, const RopeParams& rp) override;
   void attention(const float* q, const KvView& kv, float* out, int64_t T, int64_t n_heads, int64_t n_kv_heads,
-                 int64_t head_dim, const int32_t* pos, float scale, int64_t window, float softcap) override;
+                 int64_t head_dim, const int32_t* pos, float scale, int64_t window, float softcap,
+                 const int32_t* parent = nullptr) override;
   void add(float* x, const float* y, int64_t n) override;
   void softcap(float* x, int64_t n, float cap) override;
 
