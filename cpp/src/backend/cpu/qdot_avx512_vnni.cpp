@@ -3,6 +3,12 @@
 #if defined(__x86_64__) && !defined(FASTSPEC_NO_X86_SIMD)
 #define FS_ISA_NS avx512_vnni
 #define FS_DPBUSD 2
+// GCC 12's AVX-512 headers fill unused operands with _mm512_undefined_epi32() (a self-initialized
+// variable), which -Wmaybe-uninitialized reports at inlined shifts: a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include "backend/cpu/qdot_simd.inc"
 #include "backend/cpu/qdot_k_simd.inc"
 
