@@ -2,7 +2,8 @@
 sessions of one engine decode in ONE target pass per round, each with its own KV cache, sampler,
 generator, drafter and speculation state, joining and leaving between rounds, long prompts
 prefilled in chunks across rounds. Batch invariance across sequences: every session's tokens are
-exactly those it gets alone (greedy and seeded sampling, plain and with n-gram drafts)."""
+exactly those it gets alone (greedy and seeded sampling, plain and with n-gram drafts, chains and
+token trees)."""
 import random
 
 import pytest
@@ -17,9 +18,11 @@ def _engine(path, draft="", context=640):
     o = _core.EngineOptions()
     o.threads, o.context = 2, context
     s = _core.SpecOptions()
-    s.draft = draft
+    s.draft = "ngram" if draft == "ngram-tree" else draft
     if draft:
         s.k_max = 4
+    if draft == "ngram-tree":
+        s.tree_nodes = 12
     return _core.Engine(str(path), o, s)
 
 
@@ -69,7 +72,7 @@ def _batched(eng, jobs, join_after=0):
 
 
 @pytest.mark.parametrize("arch,qtype", [("llama", "Q4_0"), ("gemma3", "Q8_0"), ("llama", "Q4_K")])
-@pytest.mark.parametrize("draft", ["", "ngram"])
+@pytest.mark.parametrize("draft", ["", "ngram", "ngram-tree"])
 def test_sixteen_sessions_batched_equal_alone(tmp_path, arch, qtype, draft):
     kw = dict(hidden=256, intermediate=512) if qtype.endswith("_K") else {}
     cfg = tm.tiny_config(arch, max_position_embeddings=1024, **kw)

@@ -9,12 +9,24 @@
 #include "fastspec/engine.h"
 #include "spec/sampler.h"
 #include "spec/rejection.h"
+#include "spec/tree.h"
 #include "backend/cpu/dequant.h"
 #include "backend/cpu/dequant_fast.h"
 
 namespace py = pybind11;
 
 namespace fastspec::py_bind {
+namespace {
+// Dense rows [n, V] -> sparse distributions (the entries > 0).
+std::vector<SparseDist> sparse_rows(const float* dense, int64_t n, int64_t V) {
+  std::vector<SparseDist> q(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t v = 0; v < V; ++v)
+      if (dense[i * V + v] > 0) q[i].probs.emplace_back(static_cast<int32_t>(v), dense[i * V + v]);
+  return q;
+}
+}  // namespace
+
 
 void bind_engine(py::module_& m) {
   py::class_<EngineOptions>(m, "EngineOptions")
@@ -105,6 +117,8 @@ void bind_engine(py::module_& m) {
       .def_readwrite("ngram_min", &SpecOptions::ngram_min)
       .def_readwrite("ngram_max", &SpecOptions::ngram_max)
       .def_readwrite("draft_min_prob", &SpecOptions::draft_min_prob)
+      .def_readwrite("tree_nodes", &SpecOptions::tree_nodes,
+                     "n-gram drafter: token trees of up to this many nodes (<= 63); 0 = chains")
       .def_readwrite("trace_path", &SpecOptions::trace_path);
 
   m.def("rejection_sample", [](F32Array p_logits,
@@ -126,14 +140,38 @@ void bind_engine(py::module_& m) {
       if (draft.data()[i] < 0 || draft.data()[i] >= V)
         throw InvalidArgument("rejection_sample: draft[" + std::to_string(i) + "] = " + std::to_string(draft.data()[i]) +
                               " is outside the vocabulary [0, " + std::to_string(V) + ")");
-    std::vector<SparseDist> q(static_cast<size_t>(k));
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t v = 0; v < V; ++v)
-        if (q_probs.data()[i * V + v] > 0) q[i].probs.emplace_back(static_cast<int32_t>(v), q_probs.data()[i * V + v]);
+    const std::vector<SparseDist> q = sparse_rows(q_probs.data(), k, V);
     VerifyOutcome r = rejection_sample(p_logits.data(), V, draft.data(), q, static_cast<int32_t>(k), o, uniforms.data());
     return py::make_tuple(r.n_accepted, r.next, r.bonus ? "bonus" : "recovered");
   }, py::arg("p_logits"), py::arg("q_probs"), py::arg("draft"), py::arg("sampling"), py::arg("uniforms"),
      "The rejection sampler with its noise passed in (spec/rejection.h): (n_accepted, next, kind).");
+
+  m.def("tree_accept", [](F32Array p_logits, F32Array q_probs, I32Array tokens, I32Array parent,
+                          const SamplingOptions& o,
+                          py::array_t<double, py::array::c_style | py::array::forcecast> uniforms) {
+    // p_logits [n+1, V] (row 0 the root, row i+1 node i), q_probs [n, V], tokens [n], parent [n], uniforms [n+1]
+    if (p_logits.ndim() != 2 || q_probs.ndim() != 2 || tokens.ndim() != 1 || parent.ndim() != 1 || uniforms.ndim() != 1)
+      throw InvalidArgument("tree_accept: expected p_logits [n+1, V], q_probs [n, V], tokens [n], parent [n], uniforms [n+1]");
+    const int64_t n = tokens.shape(0), V = p_logits.shape(1);
+    if (p_logits.shape(0) != n + 1 || q_probs.shape(0) != n || q_probs.shape(1) != V || parent.shape(0) != n ||
+        uniforms.shape(0) != n + 1)
+      throw InvalidArgument("tree_accept: shapes p_logits [" + std::to_string(p_logits.shape(0)) + ", " +
+                            std::to_string(V) + "], q_probs [" + std::to_string(q_probs.shape(0)) + ", " +
+                            std::to_string(q_probs.shape(1)) + "], tokens [" + std::to_string(n) + "], parent [" +
+                            std::to_string(parent.shape(0)) + "], uniforms [" + std::to_string(uniforms.shape(0)) +
+                            "] do not agree");
+    sampling_options_check(o);
+    for (int64_t i = 0; i < n; ++i)
+      if (tokens.data()[i] < 0 || tokens.data()[i] >= V)
+        throw InvalidArgument("tree_accept: tokens[" + std::to_string(i) + "] = " + std::to_string(tokens.data()[i]) +
+                              " is outside the vocabulary [0, " + std::to_string(V) + ")");
+    const std::vector<SparseDist> q = sparse_rows(q_probs.data(), n, V);
+    TreeOutcome r;
+    tree_accept(p_logits.data(), V, tokens.data(), parent.data(), q, static_cast<int32_t>(n), o, uniforms.data(), &r);
+    return py::make_tuple(r.path, r.next, r.bonus ? "bonus" : "recovered");
+  }, py::arg("p_logits"), py::arg("q_probs"), py::arg("tokens"), py::arg("parent"), py::arg("sampling"),
+     py::arg("uniforms"),
+     "Token-tree acceptance with its noise passed in (spec/tree.h): (path of accepted nodes, next, kind).");
 
   py::class_<Session>(m, "Session")
       .def("step", &Session::step, py::call_guard<py::gil_scoped_release>(),
@@ -154,6 +192,8 @@ void bind_engine(py::module_& m) {
         d["drafted"] = st.drafted;
         d["accepted"] = st.accepted;
         d["accepted_by_position"] = st.accepted_by_position;
+        d["tree_passes"] = st.tree_passes;
+        d["tree_nodes"] = st.tree_nodes;
         d["draft_s"] = st.draft_s;
         d["verify_s"] = st.verify_s;
         d["prefix_cached_tokens"] = st.prefix_cached_tokens;

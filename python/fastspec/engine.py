@@ -85,9 +85,13 @@ class Engine:
     def __init__(self, target: Union[str, "os.PathLike[str]"], *, draft: Optional[str] = None,
                  k: Optional[int] = None, threads: Optional[int] = None, context: int = 4096,
                  trace: Optional[str] = None, k_max: int = 8, precision: Optional[str] = None,
-                 kv_type: Optional[str] = None, output_q8: bool = False, prefix_cache_mb: int = 64):
+                 kv_type: Optional[str] = None, output_q8: bool = False, prefix_cache_mb: int = 64,
+                 tree_nodes: int = 0):
         """draft: None (plain decoding), "ngram" (prompt lookup), or a draft model (path or known
         name) sharing the target's tokenizer. k: draft tokens per step, fixed; None (or 0) = adaptive.
+        tree_nodes: with draft="ngram", propose token trees of up to this many nodes (the
+        continuations of several earlier matches, verified in one pass under a tree mask; k is then
+        the depth); 0 = chains. Output is unchanged (greedy identical, sampled exact).
         trace: a JSONL file receiving one line per target pass (proposal and outcome).
         precision: "q8" (8-bit activations, integer dots: fast, the default) or "f32" (float32
         activations: the reference precision). kv_type: "f16" or "f32" KV cache. None takes the
@@ -106,6 +110,7 @@ class Engine:
         spec = _core.SpecOptions()
         spec.k = 0 if k is None else k
         spec.k_max = k_max
+        spec.tree_nodes = tree_nodes
         spec.trace_path = os.fspath(trace) if trace else ""
         self.draft = draft
         if draft is not None and draft != "ngram":

@@ -23,6 +23,7 @@ class Rng;
 class Drafter;
 class KController;
 struct Proposal;
+struct TreeOutcome;
 struct SeqRows;
 struct SharedPrefixCache;
 
@@ -39,7 +40,9 @@ struct SessionStats {
   int64_t target_passes = 0;   // target forward passes (the prefill counts as one)
   int64_t drafted = 0;         // draft tokens proposed and verified
   int64_t accepted = 0;        // of those, accepted
-  std::vector<int64_t> accepted_by_position;  // [k_max] accepts at draft position i
+  std::vector<int64_t> accepted_by_position;  // [k_max] accepts at draft position (tree: depth) i
+  int64_t tree_passes = 0;     // verify passes over a token tree (SpecOptions::tree_nodes)
+  int64_t tree_nodes = 0;      // nodes those trees proposed (inside drafted)
   double prefill_s = 0;        // prompt forward
   double decode_s = 0;         // everything after the prefill
   double draft_s = 0;          // drafting (inside decode_s)
@@ -98,7 +101,8 @@ class Session {
   bool plan(int64_t budget, SeqRows* out);
   const std::vector<int32_t>& finish(const float* logits, double pass_s);
   const std::vector<int32_t>& commit();  // commits committed_ (cut at a stop / max_tokens)
-  void record_logprobs(const float* logits);  // committed_lp_ from the pass's logits rows
+  // committed_lp_ from the pass's logits rows: committed token j from row j, or rows[j] (a tree)
+  void record_logprobs(const float* logits, const int32_t* rows = nullptr);
 
   const Transformer* model_ = nullptr;
   Backend* backend_ = nullptr;
@@ -116,6 +120,12 @@ class Session {
   std::vector<int32_t> rows_, committed_;  // [k_max + 1]
   std::vector<double> u_;                  // [k_max + 1]
   std::unique_ptr<Proposal> prop_;
+  // a tree pass: its rows' parents, the rows of the accepted path, the acceptance outcome
+  std::vector<int32_t> row_parent_, keep_rows_;  // [nodes + 1]
+  std::unique_ptr<TreeOutcome> tree_out_;
+  bool pass_tree_ = false;
+  int32_t pass_depth_ = 0;  // the planned pass's draft depth (a chain: its length)
+  int32_t tree_nodes_ = 0;  // SpecOptions::tree_nodes
   SharedPrefixCache* prefix_ = nullptr;  // the engine's (~Session leaves the K/V there)
   bool finished_ = false;
   std::string finish_reason_;

@@ -12,6 +12,7 @@
 #include "model/transformer.h"
 #include "spec/controller.h"
 #include "spec/drafter.h"
+#include "spec/tree.h"
 #include "spec/sampler.h"
 
 namespace fastspec {
@@ -58,6 +59,9 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
   if (spec_.k < 0) throw InvalidArgument("k must be >= 1, or 0 for the adaptive controller (got " + std::to_string(spec_.k) + ")");
   if (spec_.k_max < 1) throw InvalidArgument("k_max must be >= 1 (got " + std::to_string(spec_.k_max) + ")");
   if (spec_.k > spec_.k_max) spec_.k_max = spec_.k;
+  if (spec_.tree_nodes < 0 || spec_.tree_nodes > kTreeMaxNodes)
+    throw InvalidArgument("tree_nodes must be in [0, " + std::to_string(kTreeMaxNodes) + "], 0 = chains (got " +
+                          std::to_string(spec_.tree_nodes) + ")");
   if (spec_.ngram_min < 1 || spec_.ngram_max < spec_.ngram_min)
     throw InvalidArgument("ngram lengths must satisfy 1 <= ngram_min <= ngram_max (got " +
                           std::to_string(spec_.ngram_min) + ", " + std::to_string(spec_.ngram_max) + ")");
@@ -177,20 +181,27 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   }
   s->rng_ = std::make_unique<Rng>(sampling.seed);
   s->sampling_ = sampling;
-  s->context_.reserve(static_cast<size_t>(opts_.context + spec_.k_max + 2));
+  const int32_t nodes = std::max(spec_.k_max, spec_.tree_nodes);  // the most draft rows of a pass
+  s->context_.reserve(static_cast<size_t>(opts_.context + nodes + 2));
   s->context_ = prompt;
-  s->rows_.reserve(static_cast<size_t>(spec_.k_max + 1));
-  s->committed_.reserve(static_cast<size_t>(spec_.k_max + 1));
-  s->u_.reserve(static_cast<size_t>(spec_.k_max + 1));
+  s->rows_.reserve(static_cast<size_t>(nodes + 1));
+  s->row_parent_.reserve(static_cast<size_t>(nodes + 1));
+  s->keep_rows_.reserve(static_cast<size_t>(nodes + 1));
+  s->committed_.reserve(static_cast<size_t>(nodes + 1));
+  s->u_.reserve(static_cast<size_t>(nodes + 1));
   s->prop_ = std::make_unique<Proposal>();
-  s->prop_->tokens.reserve(static_cast<size_t>(spec_.k_max));
-  s->prop_->q.resize(static_cast<size_t>(spec_.k_max));  // one-hot drafts reuse these (no allocation)
+  s->prop_->tokens.reserve(static_cast<size_t>(nodes));
+  s->prop_->parent.reserve(static_cast<size_t>(nodes));
+  s->prop_->q.resize(static_cast<size_t>(nodes));  // one-hot drafts reuse these (no allocation)
+  s->tree_out_ = std::make_unique<TreeOutcome>();
+  s->tree_nodes_ = spec_.tree_nodes;
+  s->tree_out_->path.reserve(static_cast<size_t>(nodes));
   for (SparseDist& d : s->prop_->q) d.probs.reserve(1);
   s->prompt_len_ = static_cast<int64_t>(prompt.size());
   s->stop_ids_ = stop_ids;
   s->stats_.prompt_tokens = s->prompt_len_;
   s->stats_.accepted_by_position.assign(static_cast<size_t>(spec_.k_max), 0);
-  s->logits_.resize(static_cast<size_t>((spec_.k_max + 1) * c.vocab_size));
+  s->logits_.resize(static_cast<size_t>((nodes + 1) * c.vocab_size));
   const double draft_cost = draft_model_ ? static_cast<double>(draft_model_->file().mapped_bytes()) /
                                                static_cast<double>(model_->file().mapped_bytes())
                                          : 0.0;

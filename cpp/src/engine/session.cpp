@@ -14,6 +14,7 @@
 #include "spec/controller.h"
 #include "spec/drafter.h"
 #include "spec/rejection.h"
+#include "spec/tree.h"
 
 namespace fastspec {
 namespace {
@@ -41,7 +42,8 @@ const std::vector<int32_t>& Session::step() {
   SeqRows rows;
   plan(std::numeric_limits<int64_t>::max(), &rows);
   const double t = now_s();
-  model_->forward(*backend_, *rows.kv, rows.tokens, rows.T, logits_.data(), rows.n_logits);
+  if (rows.parent) model_->forward_batch(*backend_, &rows, 1, logits_.data());  // a tree: one pass, its mask
+  else model_->forward(*backend_, *rows.kv, rows.tokens, rows.T, logits_.data(), rows.n_logits);
   return finish(logits_.data(), now_s() - t);
 }
 
@@ -66,12 +68,29 @@ bool Session::plan(int64_t budget, SeqRows* out) {
                                               sampling_.max_tokens - stats_.tokens - 1, budget - 1}));
   Proposal& prop = *prop_;
   prop.clear();
+  // a tree may hold more nodes than k (its depth), within the same room as the drafts
+  prop.max_nodes = static_cast<int32_t>(std::min<int64_t>({static_cast<int64_t>(tree_nodes_),
+                                                           kv_->n_ctx() - cached - 1, budget - 1}));
   if (k > 0) drafter_->propose(context_, k, sampling_, *rng_, prop);
   const int32_t n = static_cast<int32_t>(prop.tokens.size());
-  // Verify: one target pass over [last committed, d1..dn] -> p1..p(n+1).
+  // Verify: one target pass over [last committed, d1..dn] -> p1..p(n+1) (a tree: the root's row,
+  // then one row per node, each under its parent's row).
   rows_.assign(1, context_.back());  // context_[cached] is the last committed token, not yet cached
   rows_.insert(rows_.end(), prop.tokens.begin(), prop.tokens.end());
-  *out = {kv_.get(), rows_.data(), n + 1, n + 1};
+  pass_tree_ = !prop.parent.empty();
+  pass_depth_ = n;
+  if (pass_tree_) {
+    tree_check(prop.parent.data(), n);
+    row_parent_.assign(1, -1);
+    pass_depth_ = 0;
+    for (int32_t i = 0; i < n; ++i) {
+      row_parent_.push_back(prop.parent[i] + 1);
+      int32_t d = 1;
+      for (int32_t a = prop.parent[i]; a >= 0; a = prop.parent[a]) ++d;
+      pass_depth_ = std::max(pass_depth_, d);
+    }
+  }
+  *out = {kv_.get(), rows_.data(), n + 1, n + 1, pass_tree_ ? row_parent_.data() : nullptr};
   pass_k_ = k, pass_n_ = n;
   plan_t1_ = now_s();
   return true;
@@ -100,14 +119,31 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
   const int32_t n = pass_n_;
   const Proposal& prop = *prop_;
   const double t2 = now_s();
-  // Accept a prefix, then the recovered or bonus token.
+  // Accept a prefix (a tree: a path), then the recovered or bonus token.
   u_.assign(static_cast<size_t>(n + 1), 0.0);
   if (sampling_.temperature > 0) for (double& x : u_) x = rng_->uniform();
-  const VerifyOutcome out = rejection_sample(logits, vocab, prop.tokens.data(), prop.q, n, sampling_, u_.data());
-  kv_->truncate(base + 1 + out.n_accepted);  // rollback: keep last committed + accepted drafts
-  committed_.assign(prop.tokens.begin(), prop.tokens.begin() + out.n_accepted);
-  committed_.push_back(out.next);
-  record_logprobs(logits);  // committed token j was decided by logits row j
+  VerifyOutcome out;
+  if (pass_tree_) {
+    TreeOutcome& to = *tree_out_;
+    tree_accept(logits, vocab, prop.tokens.data(), prop.parent.data(), prop.q, n, sampling_, u_.data(), &to);
+    out.n_accepted = static_cast<int32_t>(to.path.size());
+    out.next = to.next;
+    out.bonus = to.bonus;
+    keep_rows_.assign(1, 0);  // the root's row, then the path's
+    committed_.clear();
+    for (int32_t node : to.path) keep_rows_.push_back(node + 1), committed_.push_back(prop.tokens[node]);
+    committed_.push_back(out.next);
+    kv_->compact(base, keep_rows_.data(), out.n_accepted + 1);  // the path's K/V where a chain puts them
+    record_logprobs(logits, keep_rows_.data());  // committed token j was decided by row keep_rows_[j]
+    ++stats_.tree_passes;
+    stats_.tree_nodes += n;
+  } else {
+    out = rejection_sample(logits, vocab, prop.tokens.data(), prop.q, n, sampling_, u_.data());
+    kv_->truncate(base + 1 + out.n_accepted);  // rollback: keep last committed + accepted drafts
+    committed_.assign(prop.tokens.begin(), prop.tokens.begin() + out.n_accepted);
+    committed_.push_back(out.next);
+    record_logprobs(logits);  // committed token j was decided by logits row j
+  }
   const double t3 = now_s();
   const double draft_s = plan_t1_ - plan_t0_;
   stats_.draft_s += draft_s;
@@ -117,12 +153,17 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
   stats_.drafted += n;
   stats_.accepted += out.n_accepted;
   for (int32_t i = 0; i < out.n_accepted; ++i) ++stats_.accepted_by_position[i];
-  if (n > 0) controller_->observe_spec(n, out.n_accepted, draft_s - prop.sync_s, pass_s);
+  // a tree's depth plays k (its acceptance is a path's); the tree-aware controller is to come
+  if (n > 0) controller_->observe_spec(pass_depth_, out.n_accepted, draft_s - prop.sync_s, pass_s);
   else controller_->observe_plain(pass_s);
   if (trace_) {
     *trace_ << "{\"pass\":" << stats_.target_passes << ",\"position\":" << base + 1 << ",\"k\":" << pass_k_
             << ",\"proposed\":[";
     for (int32_t i = 0; i < n; ++i) *trace_ << (i ? "," : "") << prop.tokens[i];
+    if (pass_tree_) {
+      *trace_ << "],\"parent\":[";
+      for (int32_t i = 0; i < n; ++i) *trace_ << (i ? "," : "") << prop.parent[i];
+    }
     *trace_ << "],\"accepted\":" << out.n_accepted << ",\"next\":" << out.next << ",\"kind\":\""
             << (n == 0 ? "plain" : out.bonus ? "bonus" : "recovered") << "\",\"draft_s\":" << draft_s
             << ",\"verify_s\":" << pass_s << "}\n";
@@ -138,12 +179,12 @@ void Session::set_logprobs(int top_n) {
 int64_t Session::cached_length() const { return kv_->length(); }
 
 // committed_lp_[j] = log_softmax(logits row j)[committed_[j]] and the top_logprobs_ best of that row.
-void Session::record_logprobs(const float* logits) {
+void Session::record_logprobs(const float* logits, const int32_t* rows) {
   committed_lp_.clear();
   if (top_logprobs_ < 0) return;
   const int64_t vocab = model_->vocab_size();
   for (size_t j = 0; j < committed_.size(); ++j) {
-    const float* row = logits + static_cast<int64_t>(j) * vocab;
+    const float* row = logits + static_cast<int64_t>(rows ? rows[j] : static_cast<int32_t>(j)) * vocab;
     float mx = row[0];
     for (int64_t v = 1; v < vocab; ++v) mx = std::max(mx, row[v]);
     double sum = 0;

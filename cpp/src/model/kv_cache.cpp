@@ -49,6 +49,25 @@ void KvCache::store(int64_t layer, int64_t start, int64_t T, const float* k, con
   cpu::f32_to_f16(v, reinterpret_cast<uint16_t*>(v_[layer].get() + off), n);
 }
 
+void KvCache::compact(int64_t base, const int32_t* rows, int64_t n) {
+  if (base < 0 || n < 0 || base + n > length_)
+    throw Error("kv_cache_compact: " + std::to_string(n) + " rows from " + std::to_string(base) + " in a cache of " +
+                std::to_string(length_));
+  for (int64_t e = 0; e < n; ++e) {
+    if (rows[e] < e || base + rows[e] >= length_ || (e > 0 && rows[e] <= rows[e - 1]))
+      throw Error("kv_cache_compact: row " + std::to_string(rows[e]) + " at " + std::to_string(e) +
+                  " (rows ascend from >= their index, inside the pass of " + std::to_string(length_ - base) + ")");
+    if (rows[e] == e) continue;
+    const size_t bytes = static_cast<size_t>(row_) * elem_;
+    const size_t dst = static_cast<size_t>((base + e) * row_) * elem_, src = static_cast<size_t>((base + rows[e]) * row_) * elem_;
+    for (size_t l = 0; l < k_.size(); ++l) {
+      std::memcpy(k_[l].get() + dst, k_[l].get() + src, bytes);
+      std::memcpy(v_[l].get() + dst, v_[l].get() + src, bytes);
+    }
+  }
+  length_ = base + n;
+}
+
 void KvCache::copy_prefix(const KvCache& src, int64_t n) {
   if (src.k_.size() != k_.size() || src.row_ != row_ || src.type_ != type_ || n < 0 || n > src.length_ || n > n_ctx_)
     throw Error("kv_cache_copy_prefix: " + std::to_string(n) + " positions from a cache of " +

@@ -22,6 +22,10 @@ class KvCache {
   // Rollback: keep positions [0, n). n <= length().
   void truncate(int64_t n);
   void set_length(int64_t n);  // after a forward wrote positions [length, n)
+  // After a tree's verify pass wrote its rows at positions [base, length): keeps the accepted
+  // path, slot base + rows[e] moved to base + e for e < n (rows ascending, rows[e] >= e), in every
+  // layer; the length becomes base + n. The path's K/V then sit where decoding it alone puts them.
+  void compact(int64_t base, const int32_t* rows, int64_t n);
 
   // Writes k, v [T, n_kv_heads * head_dim] (float32) at positions [start, start + T) of `layer`,
   // converted to type() (F16: round to nearest even, the same on every CPU path).

@@ -265,11 +265,15 @@ void Transformer::forward_pass(Backend& be, const SeqRows* seqs, int64_t n_seqs,
   float* gate = v + T * kv_dim;     // [T, ff]
   int32_t* pos = reinterpret_cast<int32_t*>(gate + T * c.n_ff);  // [T] each row's position
   int32_t* tok = pos + T;                                          // [T] the rows' tokens
-  for (int64_t i = 0, r = 0; i < n_seqs; ++i)
-    for (int64_t t = 0; t < seqs[i].T; ++t, ++r) {
-      pos[r] = static_cast<int32_t>(seqs[i].kv->length() + t);
+  for (int64_t i = 0, r = 0; i < n_seqs; ++i) {
+    const int64_t r0 = r, len = seqs[i].kv->length();
+    const int32_t* par = seqs[i].parent;
+    for (int64_t t = 0; t < seqs[i].T; ++t, ++r) {  // a tree row: its parent's position + 1
+      const int64_t p = par ? (par[t] < 0 || par[t] >= t ? len : pos[r0 + par[t]] + 1) : len + t;
+      pos[r] = static_cast<int32_t>(p);
       tok[r] = seqs[i].tokens[t];
     }
+  }
 
   be.embed(tok_embd_, tok, T, gemma ? std::sqrt(static_cast<float>(d)) : 1.0f, x);
   const float attn_scale =
@@ -295,7 +299,8 @@ void Transformer::forward_pass(Backend& be, const SeqRows* seqs, int64_t n_seqs,
       KvCache& kv = *seqs[i].kv;
       kv.store(l, kv.length(), seqs[i].T, k + r * kv_dim, v + r * kv_dim);
       be.attention(q + r * q_dim, kv.view(l), att + r * q_dim, seqs[i].T, c.n_heads, c.n_kv_heads, hd, pos + r,
-                   attn_scale, L.sliding ? c.sliding_window : 0, static_cast<float>(c.attn_logit_softcap));
+                   attn_scale, L.sliding ? c.sliding_window : 0, static_cast<float>(c.attn_logit_softcap),
+                   seqs[i].parent);
     }
     MatmulOut o;
     o.w = &L.wo;

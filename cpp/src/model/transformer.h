@@ -31,6 +31,10 @@ struct SeqRows {
   const int32_t* tokens = nullptr;
   int64_t T = 0;
   int64_t n_logits = 0;
+  // nullptr: the rows continue the sequence one after another. A token tree's verify pass:
+  // parent[T], each row's parent row (-1: a root at the cache's end; row 0 is one); a row's
+  // position is length + its depth and it attends to the cache and its ancestors (backend.h).
+  const int32_t* parent = nullptr;
 };
 
 class Transformer {

@@ -18,10 +18,12 @@ class Transformer;
 class KvCache;
 
 struct Proposal {
-  std::vector<int32_t> tokens;  // [n <= k]
+  std::vector<int32_t> tokens;  // [n] a chain (n <= k) or a tree's nodes (spec/tree.h)
   std::vector<SparseDist> q;    // [>= n] distributions the tokens were drawn from (first n valid)
+  std::vector<int32_t> parent;  // [n] a tree: each node's parent (-1: the root); empty: a chain
+  int32_t max_nodes = 0;        // set by the caller: the most nodes a tree may have (0: chains)
   double sync_s = 0;            // time spent catching up on the context (not a per-draft cost)
-  void clear() { tokens.clear(), sync_s = 0; }  // keeps q's buffers for reuse
+  void clear() { tokens.clear(), parent.clear(), sync_s = 0; }  // keeps q's buffers for reuse
   // Appends a token drawn from a one-hot distribution (deterministic drafters); no allocation
   // once the buffers have grown.
   void push_one_hot(int32_t tok) {
@@ -45,7 +47,9 @@ class Drafter {
 };
 
 // Prompt lookup: the most recent earlier occurrence of the context's last n tokens (n from
-// ngram_max down to ngram_min) and the tokens that followed it.
+// ngram_max down to ngram_min) and the tokens that followed it. With Proposal::max_nodes > 0, a
+// tree: that chain first, then the continuations (up to k deep) of the other matches, most recent
+// and longest n first, merged where they share a prefix, until max_nodes.
 std::unique_ptr<Drafter> make_ngram_drafter(const SpecOptions& spec);
 
 // A smaller model sharing the tokenizer, with its own KV cache kept in sync with the context
