@@ -3,7 +3,7 @@
     python bench/compare_spec.py [--threads 2] [--max-tokens 128] [--repeats 3]
 
 Configurations (same prompt ids, greedy, same run):
-  fastspec plain (Q4_1)              fastspec draft="ngram" (Q4_1 target)
+  fastspec plain (Q4_1)              fastspec draft="ngram" (Q4_1 target), chains and token trees
   fastspec plain (F16 target)        fastspec draft=own Q4_0 copy (quantized self-draft, F16 target)
   llama.cpp plain (Q4_1)             llama.cpp LlamaPromptLookupDecoding(num_pred_tokens=10) (Q4_1)
 Tasks: an input-grounded code rewrite, answering with quotes from a given passage, and an
@@ -92,12 +92,15 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-llamacpp", action="store_true")
+    ap.add_argument("--tree-nodes", type=int, default=24, help="node budget of the n-gram tree configuration")
     a = ap.parse_args()
     q41 = fastspec.models.path("smollm2-135m-instruct")
     f16, q40 = f16_and_q4_0(q41)
     engines = {
         "fastspec plain Q4_1": fastspec.Engine(q41, threads=a.threads),
         "fastspec ngram Q4_1": fastspec.Engine(q41, draft="ngram", threads=a.threads),
+        f"fastspec ngram tree{a.tree_nodes} Q4_1": fastspec.Engine(q41, draft="ngram", tree_nodes=a.tree_nodes,
+                                                               threads=a.threads),
         "fastspec plain F16": fastspec.Engine(f16, threads=a.threads),
         "fastspec self-draft F16<-Q4_0": fastspec.Engine(f16, draft=q40, threads=a.threads),
     }

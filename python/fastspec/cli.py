@@ -94,8 +94,8 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 def _cmd_run(args) -> int:
     from .engine import Engine
 
-    eng = Engine(args.model, draft=args.draft, k=args.k, threads=args.threads, context=args.context,
-                 trace=args.trace)
+    eng = Engine(args.model, draft=args.draft, k=args.k, tree_nodes=args.tree_nodes, threads=args.threads,
+                 context=args.context, trace=args.trace)
     kw = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
               seed=args.seed, stop=args.stop or None)
     if args.raw or not eng.tokenizer.chat_template:
@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--raw", action="store_true", help="do not apply the chat template")
     pr.add_argument("--draft", default=None, help="speculative decoding: 'ngram' or a draft model (path or name)")
     pr.add_argument("--k", type=int, default=None, help="draft tokens per step (default: adaptive)")
+    pr.add_argument("--tree-nodes", type=int, default=0,
+                    help="with --draft ngram: token trees of up to this many nodes (default 0: chains)")
     pr.add_argument("--trace", default=None, help="write a JSONL trace of every proposal and outcome")
     pr.add_argument("--stats", action="store_true", help="print speed and counts to stderr")
     pr.set_defaults(func=_cmd_run)

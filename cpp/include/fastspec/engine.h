@@ -126,6 +126,7 @@ class Session {
   bool pass_tree_ = false;
   int32_t pass_depth_ = 0;  // the planned pass's draft depth (a chain: its length)
   int32_t tree_nodes_ = 0;  // SpecOptions::tree_nodes
+  int32_t pass_nodes_ = 0;  // the planned pass's tree budget (0: a chain was asked for)
   SharedPrefixCache* prefix_ = nullptr;  // the engine's (~Session leaves the K/V there)
   bool finished_ = false;
   std::string finish_reason_;

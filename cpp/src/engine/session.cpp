@@ -69,7 +69,8 @@ bool Session::plan(int64_t budget, SeqRows* out) {
   Proposal& prop = *prop_;
   prop.clear();
   // a tree may hold more nodes than k (its depth), within the same room as the drafts
-  prop.max_nodes = static_cast<int32_t>(std::min<int64_t>({static_cast<int64_t>(tree_nodes_),
+  pass_nodes_ = k > 0 ? controller_->choose_nodes(tree_nodes_) : 0;  // a tree's budget, or 0: a chain
+  prop.max_nodes = static_cast<int32_t>(std::min<int64_t>({static_cast<int64_t>(pass_nodes_),
                                                            kv_->n_ctx() - cached - 1, budget - 1}));
   if (k > 0) drafter_->propose(context_, k, sampling_, *rng_, prop);
   const int32_t n = static_cast<int32_t>(prop.tokens.size());
@@ -154,7 +155,9 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
   stats_.accepted += out.n_accepted;
   for (int32_t i = 0; i < out.n_accepted; ++i) ++stats_.accepted_by_position[i];
   // a tree's depth plays k (its acceptance is a path's); the tree-aware controller is to come
-  if (n > 0) controller_->observe_spec(pass_depth_, out.n_accepted, draft_s - prop.sync_s, pass_s);
+  if (n > 0) controller_->observe_spec(pass_depth_, out.n_accepted, draft_s - prop.sync_s, pass_s, n + 1);
+  if (n > 0 && tree_nodes_ > 0)
+    controller_->observe_kind(pass_nodes_ > 0, out.n_accepted + 1, n + 1, draft_s + pass_s + (t3 - t2));
   else controller_->observe_plain(pass_s);
   if (trace_) {
     *trace_ << "{\"pass\":" << stats_.target_passes << ",\"position\":" << base + 1 << ",\"k\":" << pass_k_

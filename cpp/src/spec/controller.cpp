@@ -10,6 +10,7 @@ constexpr double kEma = 0.15;       // weight of the newest observation
 constexpr double kMargin = 1.03;    // speculation must beat plain decoding by 3% to be used
 constexpr int64_t kProbeMax = 256;  // longest run of plain steps between probes
 constexpr double kVerifyRowCost = 0.25;  // fixed model: an extra verify row costs 1/4 of a pass
+constexpr int64_t kKindProbe = 16;       // steps between probes of the worse of tree / chain
 
 void ema(double& acc, double x) { acc = acc < 0 ? x : (1 - kEma) * acc + kEma * x; }
 
@@ -55,7 +56,7 @@ int32_t KController::choose() {
   return 0;
 }
 
-void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s) {
+void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s, int32_t rows) {
   if (k <= 0) return;
   // Geometric MLE over this step: n successes, then one failure unless all k were accepted.
   const double trials = n_accepted + (n_accepted < k ? 1 : 0);
@@ -63,7 +64,24 @@ void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, do
   alpha_ = std::min(0.99, std::max(0.01, alpha_));
   if (deterministic_) return;
   ema(t_draft_, draft_s / k);
-  if (a_ > 0) ema(b_, std::max(0.0, (verify_s - a_) / k));
+  if (a_ > 0) ema(b_, std::max(0.0, (verify_s - a_) / std::max(1, rows - 1)));
+}
+
+int32_t KController::choose_nodes(int32_t tree_nodes) {
+  if (tree_nodes <= 0) return 0;
+  if (rate_[1] < 0) return tree_nodes;  // try each kind once, tree first
+  if (rate_[0] < 0) return 0;
+  const int better = rate_[1] >= rate_[0] ? 1 : 0;
+  if (++kind_steps_ >= kKindProbe) {
+    kind_steps_ = 0;
+    return better ? 0 : tree_nodes;  // probe the other kind
+  }
+  return better ? tree_nodes : 0;
+}
+
+void KController::observe_kind(bool tree, int32_t committed, int32_t rows, double step_s) {
+  const double cost = deterministic_ ? 1.0 + kVerifyRowCost * std::max(0, rows - 1) : step_s;
+  if (cost > 0) ema(rate_[tree ? 1 : 0], committed / cost);
 }
 
 void KController::observe_plain(double pass_s) {

@@ -9,6 +9,10 @@
 // (a = 1, b = kVerifyRowCost, t_draft = draft bytes / target bytes) and only alpha is learned.
 // When the measured costs say that even alpha = 1 could not pay, probing stops for good (a probe
 // of a model drafter also costs catching its cache up on the context).
+// Trees (SpecOptions::tree_nodes > 0) or chains: each kind's rate, committed tokens per unit of
+// step cost (greedy: measured seconds of draft + verify; sampled: the fixed model's 1 + kVerifyRowCost
+// per extra row, so the choice depends on seeded events only), is an EMA; the better kind runs and
+// the other is probed every kKindProbe speculative steps (both are tried once first, tree first).
 #pragma once
 #include <cstdint>
 
@@ -22,7 +26,12 @@ class KController {
   KController(const SpecOptions& s, double draft_cost, bool deterministic);
   int32_t choose();  // 0 = plain step
   // One speculative step: k drafts proposed, n accepted, its draft and verify times.
-  void observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s);
+  // rows: the verify pass's rows (k + 1 for a chain; a tree: its nodes + 1)
+  void observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s, int32_t rows);
+  // The node budget of the next proposal: tree_nodes (a tree) or 0 (a chain).
+  int32_t choose_nodes(int32_t tree_nodes);
+  // One speculative step of the kind choose_nodes picked: tokens committed, verify rows, seconds.
+  void observe_kind(bool tree, int32_t committed, int32_t rows, double step_s);
   void observe_plain(double pass_s);
   double alpha() const { return alpha_; }
 
@@ -34,6 +43,8 @@ class KController {
   double t_draft_ = -1;       // per drafted token (s)
   int64_t plain_streak_ = 0, probe_every_ = 8;
   bool hopeless_ = false;     // drafting costs too much to pay even if every draft were accepted
+  double rate_[2] = {-1, -1};  // committed tokens per unit step cost: [chain, tree]
+  int64_t kind_steps_ = 0;     // speculative steps since the last probe of the other kind
 };
 
 }  // namespace fastspec
