@@ -244,20 +244,23 @@ def simulate(world, drafter, sampling, rule, n, seed=0):
 # ---- the tests -------------------------------------------------------------------------------------
 
 def engine_samples(world, drafter, sampling, n):
-    draft = "ngram" if drafter == "ngram" else world["paths"]["draft"]
-    eng = fastspec.Engine(world["paths"]["target"], draft=draft, k=K, threads=1, context=64)
+    draft = "ngram" if drafter.startswith("ngram") else world["paths"]["draft"]
+    trees = 6 if drafter == "ngram-tree" else 0  # token trees: the multi-candidate rule (spec/tree.h)
+    eng = fastspec.Engine(world["paths"]["target"], draft=draft, k=K, threads=1, context=64, tree_nodes=trees)
     T, top_k, top_p = sampling
-    out, drafted, accepted = [], 0, 0
+    out, drafted, accepted, trees = [], 0, 0, 0
     for seed in range(n):
         g = eng.generate(PROMPT, max_tokens=MAX_TOKENS, temperature=T, top_k=top_k, top_p=top_p, seed=seed)
         out.append(tuple(g.tokens[:3]))
         drafted += g.stats["drafted"]
+        trees += g.stats["tree_passes"]
         accepted += g.stats["accepted"]
+    assert (trees > 0.2 * n) == (drafter == "ngram-tree"), trees  # the trees really branch
     return out, drafted, accepted
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("drafter", ["model", "ngram"])
+@pytest.mark.parametrize("drafter", ["model", "ngram", "ngram-tree"])
 @pytest.mark.parametrize("name", list(SAMPLING))
 def test_speculative_sampling_has_the_target_distribution(world, drafter, name):
     sampling = SAMPLING[name]

@@ -82,6 +82,14 @@ def test_tree_trace_and_limits(model, tmp_path):
             fastspec.Engine(model, draft="ngram", tree_nodes=bad)
 
 
+def test_audit_with_trees(model, capsys):
+    from fastspec import cli
+    rc = cli.main(["audit", model, "--draft", "ngram", "--k", "3", "--tree-nodes", "8", "--prompts", "2",
+                   "--samples", "300", "--max-tokens", "24", "--threads", "1", "--context", "256"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "verdict: PASS" in out and "trees of <= 8 nodes" in out, out
+
+
 def test_smollm2_greedy_trees_equal_plain(smollm2_path):
     plain = fastspec.Engine(smollm2_path, threads=2, context=1024)
     eng = fastspec.Engine(smollm2_path, draft="ngram", k=6, tree_nodes=24, threads=2, context=1024)
