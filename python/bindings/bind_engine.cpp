@@ -106,6 +106,28 @@ void bind_engine(py::module_& m) {
       }, py::arg("ids"), py::arg("logits") = "all",
          "Append ids (run at the next positions of this cache); float32 logits [len(ids), vocab], or "
          "[1, vocab] for the last token only with logits='last' (a prefill needs no more).")
+      .def("forward_features", [](Context& c, const std::vector<int32_t>& ids, const std::vector<int32_t>& layers,
+                                  const std::string& logits) {
+        if (logits != "all" && logits != "last") throw InvalidArgument("logits must be 'all' or 'last' (got '" + logits + "')");
+        if (ids.empty()) throw InvalidArgument("forward_features: ids is empty");
+        if (layers.empty()) throw InvalidArgument("forward_features: layers is empty");
+        const auto T = static_cast<int64_t>(ids.size()), nf = static_cast<int64_t>(layers.size());
+        const int64_t n = logits == "last" ? 1 : T;
+        py::array_t<float> a({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(c.vocab_size())});
+        py::array_t<float> f({static_cast<py::ssize_t>(T), static_cast<py::ssize_t>(nf),
+                              static_cast<py::ssize_t>(c.n_embd())});
+        float* out = a.mutable_data();
+        float* fo = f.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          c.forward(ids.data(), T, out, n, layers.data(), nf, fo);
+        }
+        return py::make_tuple(a, f);
+      }, py::arg("ids"), py::arg("layers"), py::arg("logits") = "all",
+         "forward() that also returns hidden states: (logits, features [len(ids), len(layers), n_embd]); "
+         "layers numbered as Hugging Face's output_hidden_states (0: embeddings, n_layers: the final "
+         "norm's output; EAGLE reads the last, EAGLE-3 a low/mid/high triple).")
+      .def_property_readonly("n_layers", &Context::n_layers)
       .def("truncate", &Context::truncate, py::arg("n"), "Roll back to the first n positions.")
       .def_property_readonly("length", &Context::length);
 

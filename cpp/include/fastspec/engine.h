@@ -149,6 +149,13 @@ class Context {
   std::vector<float> forward(const std::vector<int32_t>& ids);  // logits [ids.size(), vocab]
   // Appends ids[T]; writes logits[n_logits, vocab] of the last n_logits tokens (1 <= n_logits <= T).
   void forward(const int32_t* ids, int64_t T, float* logits, int64_t n_logits);
+  // The same, also recording hidden states layers[n_features] of every token into
+  // features[T, n_features, n_embd] (numbered as Hugging Face's output_hidden_states: 0 the
+  // embeddings, n_layers the final norm's output): the features a draft head is trained on.
+  void forward(const int32_t* ids, int64_t T, float* logits, int64_t n_logits, const int32_t* layers,
+               int64_t n_features, float* features);
+  int64_t n_embd() const;
+  int64_t n_layers() const;
   void truncate(int64_t n);                                      // keep positions [0, n)
   int64_t length() const;
   int64_t vocab_size() const;

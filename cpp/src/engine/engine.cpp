@@ -130,6 +130,14 @@ std::vector<float> Context::forward(const std::vector<int32_t>& ids) {
 }
 
 void Context::forward(const int32_t* ids, int64_t T, float* logits, int64_t n_logits) {
+  forward(ids, T, logits, n_logits, nullptr, 0, nullptr);
+}
+
+int64_t Context::n_embd() const { return model_->config().n_embd; }
+int64_t Context::n_layers() const { return model_->config().n_layers; }
+
+void Context::forward(const int32_t* ids, int64_t T, float* logits, int64_t n_logits, const int32_t* layers,
+                      int64_t n_features, float* features) {
   const int64_t vocab = model_->vocab_size();
   if (T == 0) throw InvalidArgument("forward: ids is empty");
   if (n_logits < 1 || n_logits > T)
@@ -141,7 +149,8 @@ void Context::forward(const int32_t* ids, int64_t T, float* logits, int64_t n_lo
     throw InvalidArgument("forward: " + std::to_string(kv_->length()) + " cached + " + std::to_string(T) +
                           " new tokens exceed the context of " + std::to_string(kv_->n_ctx()));
   std::lock_guard<std::mutex> lock(*compute_mu_);  // one compute call at a time per engine
-  model_->forward(*backend_, *kv_, ids, T, logits, n_logits);
+  Features f{layers, n_features, features};
+  model_->forward(*backend_, *kv_, ids, T, logits, n_logits, n_features > 0 ? &f : nullptr);
 }
 
 void Context::truncate(int64_t n) { kv_->truncate(n); }

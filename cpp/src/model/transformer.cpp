@@ -5,6 +5,7 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 
 #include "backend/cpu/dequant.h"
@@ -208,9 +209,15 @@ void Transformer::bind(Backend& be) {
 }
 
 void Transformer::forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits,
-                          int64_t n_logits) const {
+                          int64_t n_logits, const Features* features) const {
   if (T < 1 || n_logits < 1 || n_logits > T)
     throw Error("forward: T=" + std::to_string(T) + " n_logits=" + std::to_string(n_logits));
+  if (features)
+    for (int64_t i = 0; i < features->n; ++i)
+      if (features->layers[i] < 0 || features->layers[i] > cfg_.n_layers)
+        throw InvalidArgument("forward: hidden state " + std::to_string(features->layers[i]) + " outside [0, " +
+                              std::to_string(cfg_.n_layers) + "] (0: embeddings, " + std::to_string(cfg_.n_layers) +
+                              ": the final norm's output)");
   if (kv.length() + T > kv.n_ctx())
     throw InvalidArgument("forward: " + std::to_string(kv.length() + T) + " positions exceed the context of " +
                          std::to_string(kv.n_ctx()));
@@ -220,7 +227,9 @@ void Transformer::forward(Backend& be, KvCache& kv, const int32_t* tokens, int64
     const int64_t c1 = std::min(T, c0 + kMaxPass);
     const int64_t lo = std::max(c0, first_logit);  // first token of this chunk that needs logits
     float* out = lo < c1 ? logits + (lo - first_logit) * cfg_.vocab_size : nullptr;
-    const SeqRows s{&kv, tokens + c0, c1 - c0, lo < c1 ? c1 - lo : 0};
+    Features fc;
+    if (features) fc = *features, fc.out = features->out + c0 * features->n * cfg_.n_embd;
+    const SeqRows s{&kv, tokens + c0, c1 - c0, lo < c1 ? c1 - lo : 0, nullptr, features ? &fc : nullptr};
     forward_pass(be, &s, 1, out);
   }
 }
@@ -276,6 +285,22 @@ void Transformer::forward_pass(Backend& be, const SeqRows* seqs, int64_t n_seqs,
   }
 
   be.embed(tok_embd_, tok, T, gemma ? std::sqrt(static_cast<float>(d)) : 1.0f, x);
+  // features: hidden state `number` of every row (Features), from src [T, d] (src row r of sequence i)
+  auto record = [&](int64_t number, const float* src) {
+    for (int64_t i = 0, r = 0; i < n_seqs; r += seqs[i].T, ++i) {
+      const Features* f = seqs[i].features;
+      if (!f) continue;
+      for (int64_t j = 0; j < f->n; ++j)
+        if (f->layers[j] == number)
+          for (int64_t t = 0; t < seqs[i].T; ++t)
+            std::memcpy(f->out + (t * f->n + j) * d, src + (r + t) * d, static_cast<size_t>(d) * sizeof(float));
+    }
+  };
+  bool want_final = false;
+  for (int64_t i = 0; i < n_seqs; ++i)
+    if (seqs[i].features)
+      for (int64_t j = 0; j < seqs[i].features->n; ++j) want_final |= seqs[i].features->layers[j] == c.n_layers;
+  record(0, x);
   const float attn_scale =
       1.0f / std::sqrt(static_cast<float>(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : hd));
   for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -328,6 +353,11 @@ void Transformer::forward_pass(Backend& be, const SeqRows* seqs, int64_t n_seqs,
       dn.y = x, dn.accumulate = true;
       be.matmuls(gate, T, &dn, 1);
     }
+    if (l + 1 < c.n_layers) record(l + 1, x);
+  }
+  if (want_final) {  // the final norm of every row (the logits below norm only their rows)
+    be.rms_norm(x, output_norm_.data(), h, T, d, eps, norm_plus_one_);
+    record(c.n_layers, h);
   }
   for (int64_t i = 0; i < n_seqs; ++i) seqs[i].kv->set_length(seqs[i].kv->length() + seqs[i].T);
   if (n_logits == 0) return;

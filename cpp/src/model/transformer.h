@@ -26,6 +26,16 @@ struct LayerWeights {
 
 // One sequence's rows in a batched pass: tokens[T] at positions [kv->length(), + T), appended to
 // *kv; its last n_logits rows (0 <= n_logits <= T) get logits.
+// Hidden states recorded during a pass, the features a draft head reads (EAGLE: the last one;
+// EAGLE-3: a low/mid/high triple). Numbered as Hugging Face's output_hidden_states: 0 the
+// (scaled) token embeddings, i in [1, n_layers) the residual stream after layer i - 1, n_layers
+// the final norm's output (what the output layer reads).
+struct Features {
+  const int32_t* layers = nullptr;  // [n] hidden-state numbers, each in [0, n_layers]
+  int64_t n = 0;
+  float* out = nullptr;             // [T, n, n_embd] for the rows of the pass, in row order
+};
+
 struct SeqRows {
   KvCache* kv = nullptr;
   const int32_t* tokens = nullptr;
@@ -35,6 +45,7 @@ struct SeqRows {
   // parent[T], each row's parent row (-1: a root at the cache's end; row 0 is one); a row's
   // position is length + its depth and it attends to the cache and its ancestors (backend.h).
   const int32_t* parent = nullptr;
+  const Features* features = nullptr;  // hidden states to record for these rows (nullptr: none)
 };
 
 class Transformer {
@@ -57,7 +68,8 @@ class Transformer {
   // Runs tokens[T] at positions [kv.length(), kv.length() + T), appends their K/V to the cache
   // and writes logits[n_logits, vocab] for the last n_logits tokens (1 <= n_logits <= T).
   // Allocates nothing: activations live in the backend's workspace (bind()).
-  void forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits, int64_t n_logits) const;
+  void forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits, int64_t n_logits,
+               const Features* features = nullptr) const;
 
   // Several sequences in one pass (continuous batching): the matmuls see all rows at once (each
   // weight is read once for every sequence), RoPE uses each row's own position, attention runs per
