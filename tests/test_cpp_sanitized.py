@@ -26,7 +26,8 @@ SANITIZERS = "address,undefined"
 PY_SUBSET = ["tests/test_gguf_loader.py", "tests/test_gguf_bad.py", "tests/test_safetensors.py",
              "tests/test_safetensors_bad.py", "tests/test_fuzz.py", "tests/test_tokenizer.py",
              "tests/test_engine.py", "tests/test_threads.py", "tests/test_spec_engine.py",
-             "tests/test_sampler.py", "tests/test_spec_sampler.py"]
+             "tests/test_sampler.py", "tests/test_spec_sampler.py", "tests/test_tree_attention.py",
+             "tests/test_tree_engine.py"]
 
 pytestmark = pytest.mark.slow
 

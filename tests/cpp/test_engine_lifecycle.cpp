@@ -43,6 +43,9 @@ void spec_equals_plain(const std::string& path) {
   SpecOptions fixed = ngram;
   fixed.k = 3;
   Engine spec3(path, eo, fixed);
+  SpecOptions tree = fixed;  // token trees: tree attention, acceptance, K/V compaction
+  tree.tree_nodes = 9;
+  Engine spec_tree(path, eo, tree);
   const int64_t vocab = plain.config().vocab_size;
   for (int i = 0; i < 6; ++i) {
     const auto p = prompt_for(i, vocab);
@@ -50,6 +53,7 @@ void spec_equals_plain(const std::string& path) {
     CHECK(a.size() == 40);
     CHECK(run(spec, p, 40) == a);
     CHECK(run(spec3, p, 40) == a);
+    CHECK(run(spec_tree, p, 40) == a);
   }
 }
 
