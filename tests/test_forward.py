@@ -130,6 +130,26 @@ def test_rollback_equals_fresh_prefill(tmp_path):
         ctx.truncate(100)
 
 
+def test_forward_into_a_reused_buffer(tmp_path):
+    """forward(ids, out=buf) writes the logits into buf and returns it (the same object): equal to a
+    fresh forward; a buffer of the wrong shape, dtype or layout is a ValueError."""
+    cfg = tm.tiny_config("llama")
+    tm.write_gguf(tmp_path / "m.gguf", cfg, tm.random_weights(cfg, seed=7), qtype="Q8_0")
+    eng = _engine(tmp_path / "m.gguf")
+    ids = _tokens(cfg, 12)
+    a, b = eng.new_context(), eng.new_context()
+    buf = np.full((4, cfg["vocab_size"]), np.nan, np.float32)
+    a.forward(ids[:8]), b.forward(ids[:8])
+    got = b.forward(ids[8:], out=buf)
+    assert got is buf and np.array_equal(buf, a.forward(ids[8:]))
+    last = np.empty((1, cfg["vocab_size"]), np.float32)
+    assert b.forward(ids[:1], logits="last", out=last) is last
+    for bad in (np.empty((3, cfg["vocab_size"]), np.float32), np.empty((4, cfg["vocab_size"]), np.float64),
+                np.empty((cfg["vocab_size"], 4), np.float32).T):
+        with pytest.raises(ValueError, match="out must be"):
+            b.forward(ids[:4], out=bad)
+
+
 def test_unsupported_architecture_is_model_error(tmp_path):
     import fastspec
 

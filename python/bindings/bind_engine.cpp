@@ -91,21 +91,33 @@ void bind_engine(py::module_& m) {
   m.def("_live_contexts", &live_contexts, "Test hook: Context objects alive in this process.");
 
   py::class_<Context>(m, "Context")
-      .def("forward", [](Context& c, const std::vector<int32_t>& ids, const std::string& logits) {
+      .def("forward", [](Context& c, const std::vector<int32_t>& ids, const std::string& logits, py::object out_obj) {
         if (logits != "all" && logits != "last") throw InvalidArgument("logits must be 'all' or 'last' (got '" + logits + "')");
         if (ids.empty()) throw InvalidArgument("forward: ids is empty");
         const auto T = static_cast<int64_t>(ids.size());
         const int64_t n = logits == "last" ? 1 : T;
-        py::array_t<float> a({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(c.vocab_size())});
+        py::array_t<float> a;
+        if (out_obj.is_none()) {
+          a = py::array_t<float>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(c.vocab_size())});
+        } else {  // the caller's buffer, reused across calls (no fresh pages per pass)
+          a = out_obj.cast<py::array_t<float>>();
+          const bool ok = py::isinstance<py::array_t<float>>(out_obj) && a.ndim() == 2 && a.shape(0) == n &&
+                          a.shape(1) == c.vocab_size() && a.writeable() &&
+                          (a.flags() & py::array::c_style) && a.ptr() == out_obj.ptr();
+          if (!ok)
+            throw InvalidArgument("forward: out must be a writeable C-contiguous float32 array [" + std::to_string(n) +
+                                  ", " + std::to_string(c.vocab_size()) + "]");
+        }
         float* out = a.mutable_data();
         {
           py::gil_scoped_release nogil;
           c.forward(ids.data(), T, out, n);
         }
         return a;
-      }, py::arg("ids"), py::arg("logits") = "all",
+      }, py::arg("ids"), py::arg("logits") = "all", py::arg("out") = py::none(),
          "Append ids (run at the next positions of this cache); float32 logits [len(ids), vocab], or "
-         "[1, vocab] for the last token only with logits='last' (a prefill needs no more).")
+         "[1, vocab] for the last token only with logits='last' (a prefill needs no more). out: an "
+         "array of that shape to write into and return (a loop reusing it touches no fresh memory).")
       .def("forward_features", [](Context& c, const std::vector<int32_t>& ids, const std::vector<int32_t>& layers,
                                   const std::string& logits) {
         if (logits != "all" && logits != "last") throw InvalidArgument("logits must be 'all' or 'last' (got '" + logits + "')");
