@@ -92,12 +92,20 @@ Transformer::Transformer(std::shared_ptr<const ModelFile> file) : file_(std::mov
   if (c.family != "llama" && c.family != "gemma3")
     throw ModelError(file_->path() + ": unsupported architecture '" + c.architecture +
                      "' (supported: llama, mistral, qwen2, gemma3)");
-  if (c.n_layers <= 0 || c.n_embd <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 ||
-      c.n_ff <= 0 || c.vocab_size <= 0 || c.n_heads % c.n_kv_heads != 0 || c.rope_dim > c.head_dim ||
-      c.rope_dim % 2 != 0)
+  // Sizes beyond these are no model anyone runs, and products of them (q_dim, vocab * embd) must
+  // not overflow int64.
+  constexpr int64_t kMaxDim = int64_t{1} << 24, kMaxLayers = int64_t{1} << 16;
+  auto out_of_range = [&](int64_t x, int64_t hi) { return x <= 0 || x > hi; };
+  if (out_of_range(c.n_layers, kMaxLayers) || out_of_range(c.n_embd, kMaxDim) || out_of_range(c.n_heads, kMaxDim) ||
+      out_of_range(c.n_kv_heads, kMaxDim) || out_of_range(c.head_dim, kMaxDim) || out_of_range(c.n_ff, kMaxDim) ||
+      out_of_range(c.vocab_size, kMaxDim) || c.n_heads % c.n_kv_heads != 0 || c.rope_dim > c.head_dim ||
+      c.rope_dim < 0 || c.rope_dim % 2 != 0)
     throw ModelError(file_->path() + ": inconsistent config (layers " + std::to_string(c.n_layers) + ", embd " +
                      std::to_string(c.n_embd) + ", heads " + std::to_string(c.n_heads) + "/" +
-                     std::to_string(c.n_kv_heads) + ", head dim " + std::to_string(c.head_dim) + ")");
+                     std::to_string(c.n_kv_heads) + ", head dim " + std::to_string(c.head_dim) + ", rope dim " +
+                     std::to_string(c.rope_dim) + ", ff " + std::to_string(c.n_ff) + ", vocab " +
+                     std::to_string(c.vocab_size) + "; each dimension must be in 1.." + std::to_string(kMaxDim) +
+                     ", layers in 1.." + std::to_string(kMaxLayers) + ")");
   gguf_names_ = file_->format() == "gguf";
   const bool gemma = c.family == "gemma3";
   norm_plus_one_ = gemma && !c.norm_weight_plus_one;

@@ -10,9 +10,6 @@ float sparse_prob(const SparseDist& d, int32_t id) {
   return (it != d.probs.end() && it->first == id) ? it->second : 0.0f;
 }
 
-namespace {
-
-// Inverse CDF over ids ascending of a dense non-negative vector (need not be normalized).
 int32_t draw_dense(const std::vector<double>& w, double u) {
   double total = 0;
   for (double x : w) total += x;
@@ -27,8 +24,6 @@ int32_t draw_dense(const std::vector<double>& w, double u) {
   }
   return last;
 }
-
-}  // namespace
 
 VerifyOutcome rejection_sample(const float* p_logits, int64_t vocab, const int32_t* draft,
                                const std::vector<SparseDist>& q, int32_t k, const SamplingOptions& o,

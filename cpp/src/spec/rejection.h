@@ -31,4 +31,8 @@ VerifyOutcome rejection_sample(const float* p_logits, int64_t vocab, const int32
 // Probability of id in a sparse distribution (0 when absent).
 float sparse_prob(const SparseDist& d, int32_t id);
 
+// Inverse CDF over ids ascending of a dense non-negative vector w[vocab] (need not be
+// normalized): the first id with u * sum(w) < its cumulative sum (the last positive id if none).
+int32_t draw_dense(const std::vector<double>& w, double u);
+
 }  // namespace fastspec

@@ -15,27 +15,6 @@ void tree_check(const int32_t* parent, int32_t n) {
                             " (an earlier node, or -1 for the root)");
 }
 
-namespace {
-
-// Inverse CDF over ids ascending of a dense non-negative vector (need not be normalized); the
-// draw of rejection.cpp, so a chain's recovered token is the same.
-int32_t draw_dense(const std::vector<double>& w, double u) {
-  double total = 0;
-  for (double x : w) total += x;
-  const double target = u * total;
-  double cum = 0;
-  int32_t last = 0;
-  for (size_t i = 0; i < w.size(); ++i) {
-    if (w[i] <= 0) continue;
-    cum += w[i];
-    last = static_cast<int32_t>(i);
-    if (target < cum) return last;
-  }
-  return last;
-}
-
-}  // namespace
-
 void tree_accept(const float* p_logits, int64_t vocab, const int32_t* tokens, const int32_t* parent,
                  const std::vector<SparseDist>& q, int32_t n, const SamplingOptions& o, const double* uniforms,
                  TreeOutcome* out) {
