@@ -24,5 +24,6 @@ void bind_kernels(pybind11::module_& m);
 void bind_attention(pybind11::module_& m);
 void bind_tokenizer(pybind11::module_& m);
 void bind_scheduler(pybind11::module_& m);
+void bind_heads(pybind11::module_& m);
 
 }  // namespace fastspec::py_bind

@@ -41,6 +41,7 @@ PYBIND11_MODULE(_core, m) {
   fastspec::py_bind::bind_attention(m);
   fastspec::py_bind::bind_tokenizer(m);
   fastspec::py_bind::bind_scheduler(m);
+  fastspec::py_bind::bind_heads(m);
   m.def("cuda_device_count", []() -> int {
 #ifdef FASTSPEC_WITH_CUDA
     return fastspec::cuda::device_count();

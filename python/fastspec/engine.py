@@ -79,6 +79,13 @@ def _check_same_tokenizer(target: Tokenizer, draft: Tokenizer, draft_path: str, 
             raise ModelError(who + f"token {i} is {draft.token_text(i)!r} vs {target.token_text(i)!r}")
 
 
+def _is_draft_head(path: str) -> bool:
+    """A fastspec draft head (GGUF architecture fastspec-eagle / fastspec-medusa)."""
+    if not str(path).endswith(".gguf"):
+        return False
+    return _core.ModelFile(str(path)).config.architecture.startswith("fastspec-")
+
+
 class Engine:
     """A loaded model. `target` is a path (GGUF, safetensors checkpoint) or a known model name."""
 
@@ -86,9 +93,13 @@ class Engine:
                  k: Optional[int] = None, threads: Optional[int] = None, context: int = 4096,
                  trace: Optional[str] = None, k_max: int = 8, precision: Optional[str] = None,
                  kv_type: Optional[str] = None, output_q8: bool = False, prefix_cache_mb: int = 64,
-                 tree_nodes: int = 0):
-        """draft: None (plain decoding), "ngram" (prompt lookup), or a draft model (path or known
-        name) sharing the target's tokenizer. k: draft tokens per step, fixed; None (or 0) = adaptive.
+                 tree_nodes: int = 0, draft_min_prob: Optional[float] = None):
+        """draft: None (plain decoding), "ngram" (prompt lookup), a draft model (path or known
+        name) sharing the target's tokenizer, or a draft head distilled from this target
+        (`fastspec distill`: EAGLE or Medusa, a GGUF tied to the target by its sha256; another
+        target's head raises ModelError). k: draft tokens per step, fixed; None (or 0) = adaptive.
+        draft_min_prob: model and head drafters stop drafting once their own top probability falls
+        below it (None: the core's default, 0: always draft k).
         tree_nodes: with draft="ngram", propose token trees of up to this many nodes (the
         continuations of several earlier matches, verified in one pass under a tree mask; k is then
         the depth); 0 = chains. Output is unchanged (greedy identical, sampled exact).
@@ -106,6 +117,9 @@ class Engine:
         serialized (each stream step, logits() call) with the GIL released while waiting, so
         concurrent streams take turns and never deadlock (cpp/include/fastspec/engine.h)."""
         self.path = models.path(target)
+        if _is_draft_head(self.path):
+            raise _core.ModelError(f"{self.path}: is a draft head, not a model: pass it as draft= with the "
+                                   "target it was distilled from")
         self.tokenizer = Tokenizer.from_model(self.path)
         spec = _core.SpecOptions()
         spec.k = 0 if k is None else k
@@ -113,9 +127,12 @@ class Engine:
         spec.tree_nodes = tree_nodes
         spec.trace_path = os.fspath(trace) if trace else ""
         self.draft = draft
+        if draft_min_prob is not None:
+            spec.draft_min_prob = float(draft_min_prob)
         if draft is not None and draft != "ngram":
             draft_path = models.path(draft)
-            _check_same_tokenizer(self.tokenizer, Tokenizer.from_model(draft_path), draft_path, self.path)
+            if not _is_draft_head(draft_path):  # a head has no tokenizer: the core checks its tie instead
+                _check_same_tokenizer(self.tokenizer, Tokenizer.from_model(draft_path), draft_path, self.path)
             spec.draft = draft_path
         elif draft == "ngram":
             spec.draft = "ngram"

@@ -17,6 +17,7 @@
 namespace fastspec {
 
 class Transformer;
+class ModelFile;
 class Backend;
 class KvCache;
 class Rng;
@@ -25,7 +26,10 @@ class KController;
 struct Proposal;
 struct TreeOutcome;
 struct SeqRows;
+struct Features;
 struct SharedPrefixCache;
+class EagleHead;
+class MedusaHead;
 
 // The log-probability of a generated token under the target model (log-softmax of its raw
 // logits: temperature 1, no top-k / top-p), and the top alternatives at that position.
@@ -138,6 +142,13 @@ class Session {
   int32_t draft_cap_ = 1 << 30;
   int top_logprobs_ = -1;
   std::vector<TokenLogprob> committed_lp_;
+  // A draft head's features: the hidden state the drafter reads, recorded by every target pass
+  // into feat_buf_ [rows of the pass, n_embd] (features_ points there) and handed to the drafter
+  // for the positions the pass commits. Null when the drafter reads none.
+  std::unique_ptr<Features> features_;
+  int32_t feat_layer_ = -1;
+  std::vector<float> feat_buf_;
+  int64_t pass_base_ = 0;  // the cache length when the pass was planned
   friend class Scheduler;
 };
 
@@ -171,8 +182,10 @@ class Context {
 
 class Engine {
  public:
-  // spec.draft: "" (plain), "ngram", or a draft model path (checked for compatibility: vocabulary,
-  // tokenizer; ModelError explains a mismatch).
+  // spec.draft: "" (plain), "ngram", a draft model path (checked for compatibility: vocabulary,
+  // tokenizer; ModelError explains a mismatch), or a draft head distilled from this target
+  // (fastspec distill: EAGLE or Medusa; ModelError naming both files when it was distilled from
+  // another target).
   Engine(const std::string& path, const EngineOptions& opts, const SpecOptions& spec = SpecOptions());
   ~Engine();
   const ModelConfig& config() const;
@@ -204,11 +217,14 @@ class Engine {
   EngineOptions opts_;
   SpecOptions spec_;
   std::unique_ptr<Transformer> model_, draft_model_;
+  std::unique_ptr<EagleHead> eagle_;    // spec.draft names an EAGLE head (model/eagle_head.h)
+  std::unique_ptr<MedusaHead> medusa_;  // or Medusa heads (model/medusa_head.h)
   std::unique_ptr<Backend> backend_;
   DType kv_type_ = DType::F16;
   std::mutex compute_mu_;  // serializes compute calls on backend_ (see "Threads" above)
   std::vector<float> batch_logits_;  // step_batch: [sum of the sessions' logits rows, vocab]
   std::unique_ptr<SharedPrefixCache> prefix_;
+  void load_head(const std::shared_ptr<const ModelFile>& head, const ModelFile& target);
   friend class Scheduler;
 };
 

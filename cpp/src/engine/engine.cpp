@@ -8,7 +8,10 @@
 #include "engine/prefix_cache.h"
 #include "fastspec/model_file.h"
 #include "fastspec/status.h"
+#include "model/draft_head.h"
+#include "model/eagle_head.h"
 #include "model/kv_cache.h"
+#include "model/medusa_head.h"
 #include "model/transformer.h"
 #include "spec/controller.h"
 #include "spec/drafter.h"
@@ -77,11 +80,16 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
   else throw InvalidArgument("kv_type must be 'f16' or 'f32' (got '" + opts_.kv_type + "')");
 
   std::shared_ptr<const ModelFile> file = ModelFile::open(path);
+  if (is_draft_head(*file))
+    throw ModelError(path + ": is a draft head (" + file->config().architecture + "), not a model: pass it as "
+                     "draft= with the target it was distilled from");
   model_ = std::make_unique<Transformer>(file);
   const ModelConfig& c = model_->config();
   if (c.context_length > 0 && opts_.context > c.context_length) opts_.context = c.context_length;
-  if (!spec_.draft.empty() && spec_.draft != "ngram") {
-    std::shared_ptr<const ModelFile> dfile = ModelFile::open(spec_.draft);
+  std::shared_ptr<const ModelFile> dfile;
+  if (!spec_.draft.empty() && spec_.draft != "ngram") dfile = ModelFile::open(spec_.draft);
+  if (dfile && is_draft_head(*dfile)) load_head(dfile, *file);
+  else if (dfile) {
     draft_model_ = std::make_unique<Transformer>(dfile);
     check_draft_compatible(*file, *dfile);
     const int64_t dctx = draft_model_->config().context_length;
@@ -94,6 +102,18 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
   backend_ = std::make_unique<cpu::CpuBackend>(threads, precision, opts_.copy_weights, opts_.output_q8);
   model_->bind(*backend_);
   if (draft_model_) draft_model_->bind(*backend_);
+  if (eagle_) eagle_->bind(*backend_);
+  if (medusa_) medusa_->bind(*backend_);
+}
+
+void Engine::load_head(const std::shared_ptr<const ModelFile>& head, const ModelFile& target) {
+  if (head->config().architecture == "fastspec-eagle") {
+    eagle_ = std::make_unique<EagleHead>(head);
+    check_head_target(*head, eagle_->meta(), eagle_->n_embd(), target);
+  } else {
+    medusa_ = std::make_unique<MedusaHead>(head);
+    check_head_target(*head, medusa_->meta(), medusa_->n_embd(), target);
+  }
 }
 
 Engine::~Engine() = default;
@@ -211,12 +231,23 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   s->stats_.prompt_tokens = s->prompt_len_;
   s->stats_.accepted_by_position.assign(static_cast<size_t>(spec_.k_max), 0);
   s->logits_.resize(static_cast<size_t>((nodes + 1) * c.vocab_size));
-  const double draft_cost = draft_model_ ? static_cast<double>(draft_model_->file().mapped_bytes()) /
-                                               static_cast<double>(model_->file().mapped_bytes())
-                                         : 0.0;
+  const ModelFile* draft_file = draft_model_ ? &draft_model_->file() : eagle_ ? &eagle_->file()
+                                 : medusa_ ? &medusa_->file() : nullptr;  // its bytes read per draft token
+  const double draft_cost = draft_file ? static_cast<double>(draft_file->mapped_bytes()) /
+                                             static_cast<double>(model_->file().mapped_bytes())
+                                       : 0.0;
   s->controller_ = std::make_unique<KController>(spec_, draft_cost, sampling.temperature > 0);
   if (use_draft && spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
   else if (use_draft && draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, kv_type_, spec_);
+  else if (use_draft && eagle_) s->drafter_ = make_eagle_drafter(*eagle_, *model_, *backend_, opts_.context, kv_type_, spec_);
+  else if (use_draft && medusa_) s->drafter_ = make_medusa_drafter(*medusa_, *backend_, spec_);
+  if (s->drafter_ && s->drafter_->feature_layer() >= 0) {
+    s->feat_layer_ = s->drafter_->feature_layer();
+    s->features_ = std::make_unique<Features>();
+    s->features_->layers = &s->feat_layer_;
+    s->features_->n = 1;
+    s->feat_buf_.resize(static_cast<size_t>((nodes + 1) * c.n_embd));  // a verify pass's rows
+  }
   if (!spec_.trace_path.empty()) {
     s->trace_ = std::make_unique<std::ofstream>(spec_.trace_path, std::ios::app);
     if (!*s->trace_) throw IoError(spec_.trace_path + ": cannot open the trace file for writing");

@@ -43,7 +43,7 @@ const std::vector<int32_t>& Session::step() {
   plan(std::numeric_limits<int64_t>::max(), &rows);
   const double t = now_s();
   if (rows.parent) model_->forward_batch(*backend_, &rows, 1, logits_.data());  // a tree: one pass, its mask
-  else model_->forward(*backend_, *rows.kv, rows.tokens, rows.T, logits_.data(), rows.n_logits);
+  else model_->forward(*backend_, *rows.kv, rows.tokens, rows.T, logits_.data(), rows.n_logits, rows.features);
   return finish(logits_.data(), now_s() - t);
 }
 
@@ -55,9 +55,16 @@ bool Session::plan(int64_t budget, SeqRows* out) {
   if (finished_ || budget < 1) return false;
   plan_t0_ = now_s();
   const int64_t cached = kv_->length();
+  pass_base_ = cached;
   if (cached < prompt_len_) {  // prefill
     const int64_t n = std::min(budget, prompt_len_ - cached);
     *out = {kv_.get(), context_.data() + cached, n, cached + n == prompt_len_ ? 1 : 0};
+    if (features_) {  // the prompt's features (this buffer grows only here, before decoding)
+      const int64_t need = n * model_->config().n_embd;
+      if (static_cast<int64_t>(feat_buf_.size()) < need) feat_buf_.resize(static_cast<size_t>(need));
+      features_->out = feat_buf_.data();
+      out->features = features_.get();
+    }
     pass_k_ = pass_n_ = -1;
     plan_t1_ = plan_t0_;
     return true;
@@ -92,6 +99,7 @@ bool Session::plan(int64_t budget, SeqRows* out) {
     }
   }
   *out = {kv_.get(), rows_.data(), n + 1, n + 1, pass_tree_ ? row_parent_.data() : nullptr};
+  if (features_) features_->out = feat_buf_.data(), out->features = features_.get();
   pass_k_ = k, pass_n_ = n;
   plan_t1_ = now_s();
   return true;
@@ -103,8 +111,10 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
   committed_.clear();
   committed_lp_.clear();
   const int64_t vocab = model_->vocab_size();
+  const int64_t d = model_->config().n_embd;
   if (pass_n_ < 0) {  // a prefill chunk; the last one samples the first token
     stats_.prefill_s += pass_s;
+    if (features_) drafter_->observe_features(pass_base_, feat_buf_.data(), kv_->length() - pass_base_);
     if (kv_->length() < prompt_len_) return committed_;
     ++stats_.target_passes;  // the prefill counts as one pass
     const double t1 = now_s();
@@ -135,12 +145,15 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
     for (int32_t node : to.path) keep_rows_.push_back(node + 1), committed_.push_back(prop.tokens[node]);
     committed_.push_back(out.next);
     kv_->compact(base, keep_rows_.data(), out.n_accepted + 1);  // the path's K/V where a chain puts them
+    if (features_)  // the path's features, position by position
+      for (int32_t j = 0; j <= out.n_accepted; ++j) drafter_->observe_features(base + j, feat_buf_.data() + keep_rows_[j] * d, 1);
     record_logprobs(logits, keep_rows_.data());  // committed token j was decided by row keep_rows_[j]
     ++stats_.tree_passes;
     stats_.tree_nodes += n;
   } else {
     out = rejection_sample(logits, vocab, prop.tokens.data(), prop.q, n, sampling_, u_.data());
     kv_->truncate(base + 1 + out.n_accepted);  // rollback: keep last committed + accepted drafts
+    if (features_) drafter_->observe_features(base, feat_buf_.data(), out.n_accepted + 1);
     committed_.assign(prop.tokens.begin(), prop.tokens.begin() + out.n_accepted);
     committed_.push_back(out.next);
     record_logprobs(logits);  // committed token j was decided by logits row j

@@ -48,7 +48,9 @@ ModelConfig config_from_gguf(const ModelFile& mf) {
     throw FormatError(mf.path() + ": metadata 'general.architecture' must be a string");
   c.architecture = arch->s;
   const std::string& a = c.architecture;
-  if (a == "llama" || a == "mistral" || a == "qwen2" || a == "smollm") c.family = "llama";
+  // fastspec-eagle: a draft head's decoder layer (model/eagle_head.h), a llama layer in the
+  // rotate-half rope layout (not permuted by llama.cpp's converter).
+  if (a == "llama" || a == "mistral" || a == "qwen2" || a == "smollm" || a == "fastspec-eagle") c.family = "llama";
   else if (a == "gemma3") c.family = "gemma3";
 
   Keys k(mf, a);

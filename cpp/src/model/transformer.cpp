@@ -46,27 +46,31 @@ Weight Transformer::bind_matrix(const std::string& gguf_name, const std::string&
   const std::string& name = gguf_names_ ? gguf_name : hf_name;
   const TensorInfo* t = file_->find(name);
   if (!t) missing_matrix(name);
-  if (t->shape.size() != 2 || t->shape[0] != rows || t->shape[1] != cols)
-    throw ModelError(file_->path() + ": tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected [" +
+  return bind_weight(*file_, *t, rows, cols);
+}
+
+Weight bind_weight(const ModelFile& f, const TensorInfo& t, int64_t rows, int64_t cols) {
+  if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols)
+    throw ModelError(f.path() + ": tensor '" + t.name + "' has shape " + shape_str(t.shape) + ", expected [" +
                      std::to_string(rows) + ", " + std::to_string(cols) + "]");
   Weight w;
-  w.info = t;
-  w.type = t->type;
+  w.info = &t;
+  w.type = t.type;
   w.rows = rows;
   w.cols = cols;
-  if (t->type == DType::AWQ_INT4) {
-    const auto& ts = file_->tensors();
-    w.data = ts.at(t->awq.qweight).data;
-    w.awq_qzeros = ts.at(t->awq.qzeros).data;
-    w.awq_scales = ts.at(t->awq.scales).data;
-    w.awq_group = t->awq.group_size;
+  if (t.type == DType::AWQ_INT4) {
+    const auto& ts = f.tensors();
+    w.data = ts.at(t.awq.qweight).data;
+    w.awq_qzeros = ts.at(t.awq.qzeros).data;
+    w.awq_scales = ts.at(t.awq.scales).data;
+    w.awq_group = t.awq.group_size;
     return w;
   }
-  const DTypeTraits* tr = dtype_traits(t->type);
+  const DTypeTraits* tr = dtype_traits(t.type);
   if (!tr || !tr->dequantizable || tr->block_bytes == 0)
-    throw ModelError(file_->path() + ": tensor '" + name + "' has type " + dtype_name(t->type) +
+    throw ModelError(f.path() + ": tensor '" + t.name + "' has type " + dtype_name(t.type) +
                      ", which fastspec cannot run");
-  w.data = t->data;
+  w.data = t.data;
   w.row_bytes = static_cast<uint64_t>(cols / tr->block_size * tr->block_bytes);
   return w;
 }
@@ -242,6 +246,10 @@ void Transformer::forward(Backend& be, KvCache& kv, const int32_t* tokens, int64
   }
 }
 
+void Transformer::embed(Backend& be, const int32_t* tokens, int64_t T, float* out) const {
+  be.embed(tok_embd_, tokens, T, cfg_.family == "gemma3" ? std::sqrt(static_cast<float>(cfg_.n_embd)) : 1.0f, out);
+}
+
 void Transformer::forward_batch(Backend& be, const SeqRows* seqs, int64_t n_seqs, float* logits) const {
   int64_t rows = 0;
   for (int64_t i = 0; i < n_seqs; ++i) {
@@ -288,11 +296,19 @@ void Transformer::forward_pass(Backend& be, const SeqRows* seqs, int64_t n_seqs,
     for (int64_t t = 0; t < seqs[i].T; ++t, ++r) {  // a tree row: its parent's position + 1
       const int64_t p = par ? (par[t] < 0 || par[t] >= t ? len : pos[r0 + par[t]] + 1) : len + t;
       pos[r] = static_cast<int32_t>(p);
-      tok[r] = seqs[i].tokens[t];
+      tok[r] = seqs[i].tokens ? seqs[i].tokens[t] : 0;
     }
   }
 
-  be.embed(tok_embd_, tok, T, gemma ? std::sqrt(static_cast<float>(d)) : 1.0f, x);
+  bool given = false;  // some sequence brings its own input rows (SeqRows::embd)
+  for (int64_t i = 0; i < n_seqs; ++i) given |= seqs[i].embd != nullptr;
+  const float emb_scale = gemma ? std::sqrt(static_cast<float>(d)) : 1.0f;
+  if (!given) be.embed(tok_embd_, tok, T, emb_scale, x);
+  else
+    for (int64_t i = 0, r = 0; i < n_seqs; r += seqs[i].T, ++i) {
+      if (seqs[i].embd) std::memcpy(x + r * d, seqs[i].embd, static_cast<size_t>(seqs[i].T * d) * sizeof(float));
+      else be.embed(tok_embd_, tok + r, seqs[i].T, emb_scale, x + r * d);
+    }
   // features: hidden state `number` of every row (Features), from src [T, d] (src row r of sequence i)
   auto record = [&](int64_t number, const float* src) {
     for (int64_t i = 0, r = 0; i < n_seqs; r += seqs[i].T, ++i) {

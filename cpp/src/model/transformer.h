@@ -46,7 +46,14 @@ struct SeqRows {
   // position is length + its depth and it attends to the cache and its ancestors (backend.h).
   const int32_t* parent = nullptr;
   const Features* features = nullptr;  // hidden states to record for these rows (nullptr: none)
+  // embd[T, n_embd]: the rows' input vectors instead of their tokens' embeddings (a draft head's
+  // fused input; tokens are then unused); nullptr: embed the tokens.
+  const float* embd = nullptr;
 };
+
+// A stored matrix of `f` as a Weight: ModelError naming the file, tensor and sizes unless its shape
+// is [rows, cols] and its type runs (any dequantizable type, or AutoAWQ int4 parts).
+Weight bind_weight(const ModelFile& f, const TensorInfo& t, int64_t rows, int64_t cols);
 
 class Transformer {
  public:
@@ -70,6 +77,10 @@ class Transformer {
   // Allocates nothing: activations live in the backend's workspace (bind()).
   void forward(Backend& be, KvCache& kv, const int32_t* tokens, int64_t T, float* logits, int64_t n_logits,
                const Features* features = nullptr) const;
+
+  // out[T, n_embd]: the input rows of tokens[T] as the first layer reads them (hidden state 0:
+  // the embeddings, scaled by sqrt(n_embd) for gemma3).
+  void embed(Backend& be, const int32_t* tokens, int64_t T, float* out) const;
 
   // Several sequences in one pass (continuous batching): the matmuls see all rows at once (each
   // weight is read once for every sequence), RoPE uses each row's own position, attention runs per

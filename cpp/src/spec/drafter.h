@@ -16,6 +16,8 @@ namespace fastspec {
 class Backend;
 class Transformer;
 class KvCache;
+class EagleHead;
+class MedusaHead;
 
 struct Proposal {
   std::vector<int32_t> tokens;  // [n] a chain (n <= k) or a tree's nodes (spec/tree.h)
@@ -44,6 +46,12 @@ class Drafter {
   // sampling (temperature > 0); greedy drafts take the argmax.
   virtual void propose(const std::vector<int32_t>& context, int32_t k, const SamplingOptions& o, Rng& rng,
                        Proposal& out) = 0;
+  // Draft heads read the target's hidden states: the one they need (Features numbering in
+  // model/transformer.h), or -1 (the default) for drafters that do not.
+  virtual int32_t feature_layer() const { return -1; }
+  // That hidden state for committed positions [pos, pos + n) of the context: f [n, n_embd], from
+  // the target passes that computed them (prefill chunks, the kept rows of a verify pass).
+  virtual void observe_features(int64_t pos, const float* f, int64_t n) { (void)pos, (void)f, (void)n; }
 };
 
 // Prompt lookup: the most recent earlier occurrence of the context's last n tokens (n from
@@ -56,5 +64,14 @@ std::unique_ptr<Drafter> make_ngram_drafter(const SpecOptions& spec);
 // (rolled back to the longest common prefix before each proposal).
 std::unique_ptr<Drafter> make_model_drafter(const Transformer& model, Backend& backend, int64_t n_ctx,
                                             DType kv_type, const SpecOptions& spec);
+
+// An EAGLE head (model/eagle_head.h) drafting from the target's features: its cache holds one
+// row per committed position (true features), then drafts autoregressively, feeding each draft's
+// embedding and its own predicted feature g back. Output ids map through the head's vocab_ids.
+std::unique_ptr<Drafter> make_eagle_drafter(const EagleHead& head, const Transformer& target, Backend& backend,
+                                            int64_t n_ctx, DType kv_type, const SpecOptions& spec);
+
+// Medusa heads (model/medusa_head.h): K tokens at once from the last committed feature.
+std::unique_ptr<Drafter> make_medusa_drafter(const MedusaHead& head, Backend& backend, const SpecOptions& spec);
 
 }  // namespace fastspec

@@ -30,13 +30,11 @@ class ModelDrafter final : public Drafter {
     if (rest.size() > 1) p.sync_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int64_t vocab = model_.vocab_size();
     for (int32_t i = 0; i < k && kv_.length() < kv_.n_ctx(); ++i) {
-      if (min_prob_ > 0 && top_prob() < min_prob_) break;  // the drafter is unsure: stop early
-      SparseDist q = processed_distribution(logits_.data(), vocab, o);
-      const int32_t tok = o.temperature == 0.0f ? q.probs.front().first : sample_from(q, rng.uniform());
+      if (min_prob_ > 0 && top_probability(logits_.data(), vocab) < min_prob_) break;  // unsure: stop early
       const size_t at = p.tokens.size();
-      p.tokens.push_back(tok);
       if (p.q.size() <= at) p.q.resize(at + 1);
-      p.q[at] = std::move(q);
+      const int32_t tok = draw_draft(logits_.data(), vocab, nullptr, o, rng, &p.q[at]);
+      p.tokens.push_back(tok);
       if (i + 1 < k) feed({tok});
     }
   }
@@ -47,15 +45,6 @@ class ModelDrafter final : public Drafter {
     model_.forward(be_, kv_, toks.data(), static_cast<int64_t>(toks.size()), logits_.data(), 1);
     fed_.insert(fed_.end(), toks.begin(), toks.end());
   }
-  // The draft's own (unprocessed) top probability, its confidence.
-  float top_prob() const {
-    float mx = logits_[0];
-    for (float x : logits_) mx = std::max(mx, x);
-    double sum = 0;
-    for (float x : logits_) sum += std::exp(static_cast<double>(x - mx));
-    return static_cast<float>(1.0 / sum);
-  }
-
   const Transformer& model_;
   Backend& be_;
   KvCache kv_;

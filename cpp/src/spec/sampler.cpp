@@ -121,4 +121,20 @@ int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& 
   return sample_from(processed_distribution(logits, vocab, o), rng.uniform());
 }
 
+float top_probability(const float* logits, int64_t n) {
+  float mx = logits[0];
+  for (int64_t j = 1; j < n; ++j) mx = std::max(mx, logits[j]);
+  double sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += std::exp(static_cast<double>(logits[j] - mx));
+  return static_cast<float>(1.0 / sum);
+}
+
+int32_t draw_draft(const float* logits, int64_t n, const int32_t* ids, const SamplingOptions& o, Rng& rng,
+                   SparseDist* q) {
+  *q = processed_distribution(logits, n, o);
+  if (ids)
+    for (auto& e : q->probs) e.first = ids[e.first];  // ascending ids keep the order
+  return o.temperature == 0.0f ? q->probs.front().first : sample_from(*q, rng.uniform());
+}
+
 }  // namespace fastspec

@@ -40,4 +40,12 @@ int32_t sample_from(const SparseDist& d, double u);
 // The plain sampler: greedy without touching rng, else one rng.uniform() draw.
 int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& o, Rng& rng);
 
+// A drafter's confidence: the top probability of softmax(logits[n]) (unprocessed).
+float top_probability(const float* logits, int64_t n);
+// One draft token from logits[n] whose row j is target token ids[j] (ascending; nullptr: j):
+// *q = the processed distribution over those ids, the token its argmax when greedy, else drawn
+// from it with one rng.uniform().
+int32_t draw_draft(const float* logits, int64_t n, const int32_t* ids, const SamplingOptions& o, Rng& rng,
+                   SparseDist* q);
+
 }  // namespace fastspec

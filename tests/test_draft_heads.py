@@ -1,0 +1,168 @@
+"""Draft heads in C++ (cpp/src/model/eagle_head.h, medusa_head.h, spec/eagle_drafter.cpp,
+spec/medusa_drafter.cpp): the tie to the target (sha256, vocabulary hash) against hashlib, each
+head's math against a numpy reference, the features the drafter reads against the target's true
+hidden states (through the trace: every proposal recomputed), greedy identity with heads, and the
+errors: a head for another target, a head passed as the target."""
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+import fastspec
+import head_files as hf
+import tiny_models as tm
+from fastspec import _core
+
+from test_reference import make_cfg, tokens
+
+CFG = make_cfg("llama", {"vocab": 320})
+D, NH, NKV = CFG["hidden_size"], CFG["num_attention_heads"], CFG["num_key_value_heads"]
+HD = D // NH
+VOCAB_IDS = sorted(np.random.default_rng(5).choice(320, 200, replace=False).tolist())
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory):
+    p = tmp_path_factory.mktemp("heads") / "target.gguf"
+    tm.write_gguf(p, CFG, tm.random_weights(CFG, seed=1), qtype="F32")
+    return p
+
+
+@pytest.fixture(scope="module")
+def eagle(target):
+    p = target.parent / "eagle.gguf"
+    return p, hf.write_eagle_head(p, target, CFG, VOCAB_IDS, seed=2)
+
+
+@pytest.fixture(scope="module")
+def medusa(target):
+    p = target.parent / "medusa.gguf"
+    return p, hf.write_medusa_head(p, target, CFG, VOCAB_IDS, K=3, seed=3)
+
+
+def test_target_tie_matches_hashlib(target, tmp_path):
+    sha, vh = _core.target_tie(str(target))
+    assert sha == hashlib.sha256(target.read_bytes()).hexdigest()
+    toks = fastspec.inspect(target).metadata["tokenizer.ggml.tokens"]
+    assert vh == hashlib.sha256(b"".join(t.encode() + b"\0" for t in toks)).hexdigest()
+    # a sharded safetensors checkpoint: its shards' bytes in name order; no GGUF tokens
+    tm.write_safetensors_checkpoint(tmp_path, CFG, tm.random_weights(CFG, seed=1), sharded=True)
+    shards = sorted(f for f in os.listdir(tmp_path) if f.endswith(".safetensors"))
+    assert len(shards) > 1
+    h = hashlib.sha256()
+    for f in shards:
+        h.update((tmp_path / f).read_bytes())
+    assert _core.target_tie(str(tmp_path)) == (h.hexdigest(), hashlib.sha256(b"vocab_size=320").hexdigest())
+
+
+@pytest.mark.parametrize("T", [1, 19, 300])  # 300: two chunks of the head's pass
+def test_eagle_head_matches_numpy(eagle, T):
+    path, W = eagle
+    rng = np.random.default_rng(T)
+    emb, feat = rng.standard_normal((2, T, D)).astype(np.float32)
+    head = _core.DraftHead(str(path), threads=2, precision="f32")
+    assert head.kind == "eagle" and head.vocab_ids == VOCAB_IDS and head.n_embd == D
+    logits, g = head.forward(emb, feat)
+    want_l, want_g = hf.eagle_ref(W, emb, feat, NH, NKV, HD)
+    np.testing.assert_allclose(g, want_g, atol=2e-4, rtol=0)
+    np.testing.assert_allclose(logits, want_l, atol=1e-3, rtol=0)
+
+
+def test_medusa_head_matches_numpy(medusa):
+    path, W = medusa
+    feat = np.random.default_rng(0).standard_normal((7, D)).astype(np.float32)
+    head = _core.DraftHead(str(path), threads=2, precision="f32")
+    assert head.kind == "medusa"
+    logits, _ = head.forward(feat)
+    np.testing.assert_allclose(logits, hf.medusa_ref(W, feat, 3), atol=1e-3, rtol=0)
+
+
+def test_head_for_another_target_raises(eagle, target, tmp_path):
+    other = tmp_path / "other.gguf"
+    tm.write_gguf(other, CFG, tm.random_weights(CFG, seed=9), qtype="F32")  # same vocabulary, other weights
+    with pytest.raises(fastspec.ModelError) as e:
+        fastspec.Engine(other, draft=str(eagle[0]), threads=1)
+    msg = str(e.value)
+    assert str(eagle[0]) in msg and str(other) in msg and "target.gguf" in msg
+    assert _core.target_tie(str(target))[0] in msg and _core.target_tie(str(other))[0] in msg
+    assert "weights differ" in msg and "fastspec distill" in msg
+    _core.DraftHead(str(eagle[0])).check_target(str(target))  # its own target passes
+
+
+def test_head_as_target_raises(eagle):
+    with pytest.raises(fastspec.ModelError, match="draft head"):
+        fastspec.Engine(eagle[0], threads=1)
+
+
+def test_malformed_head_metadata(target, tmp_path):
+    p = tmp_path / "bad.gguf"
+    hf.write_eagle_head(p, target, CFG, VOCAB_IDS[::-1], seed=2)  # descending ids
+    with pytest.raises(fastspec.FormatError, match="ascending"):
+        _core.DraftHead(str(p))
+
+
+def _engine(target, draft, **kw):
+    return fastspec.Engine(target, draft=None if draft is None else str(draft), threads=2, precision="f32",
+                           kv_type="f32", context=256, **kw)
+
+
+@pytest.mark.parametrize("kind", ["eagle", "medusa"])
+@pytest.mark.parametrize("k", [None, 3])
+def test_greedy_identity_with_heads(target, eagle, medusa, kind, k):
+    head = eagle[0] if kind == "eagle" else medusa[0]
+    plain, spec = _engine(target, None), _engine(target, head, k=k, draft_min_prob=0.0)
+    for seed in range(3):
+        prompt = tokens(CFG, 5 + 9 * seed, seed=seed)
+        a = plain.generate(prompt, max_tokens=48)
+        b = spec.generate(prompt, max_tokens=48)
+        assert b.tokens == a.tokens
+        assert b.stats["drafted"] > 0
+        again = spec.generate(prompt, max_tokens=48)  # its prompt now comes from the prefix cache
+        assert again.tokens == a.tokens and again.stats["prefix_cached_tokens"] > 0 and again.stats["drafted"] > 0
+
+
+def test_sampled_with_heads_runs(target, eagle, medusa):
+    for head in (eagle[0], medusa[0]):
+        g = _engine(target, head, draft_min_prob=0.0).generate(tokens(CFG, 9), max_tokens=40, temperature=0.8,
+                                                               top_p=0.9, seed=3)
+        assert (len(g.tokens) == 40 or g.finish_reason == "stop") and g.stats["drafted"] > 0
+        assert all(0 <= t < 320 for t in g.tokens)
+
+
+def test_eagle_drafts_read_the_true_features(target, eagle, tmp_path):
+    """Every proposal of a greedy run is the head's chain recomputed from scratch: rows 0..L-2 from
+    the target's true hidden states of the committed context, then its own g fed back."""
+    path, W = eagle
+    trace = tmp_path / "trace.jsonl"
+    prompt = tokens(CFG, 11, seed=4)
+    gen = _engine(target, path, k=4, draft_min_prob=0.0, trace=trace).generate(prompt, max_tokens=40)
+    seq = prompt + gen.tokens
+    ctx_eng = _engine(target, None)._core
+    ids = np.array(VOCAB_IDS)
+    checked = 0
+    for line in trace.read_text().splitlines():
+        rec = json.loads(line)
+        if not rec["proposed"]:
+            continue
+        L = rec["position"]  # the context length when drafting
+        ctx = seq[:L]
+        c = ctx_eng.new_context()
+        _, f = c.forward_features(ctx[:L - 1], [0, CFG["num_hidden_layers"]])
+        E, F = f[:, 0], f[:, 1]
+        emb, feat = [*E[1:L - 1]], [*F[:L - 2]]
+        emb.append(None)  # E(c_{L-1}): the last context token
+        last = np.asarray(ctx_eng.new_context().forward_features([ctx[L - 1]], [0])[1][0, 0])
+        emb[-1] = last
+        feat.append(F[L - 2])
+        want = []
+        for _ in range(len(rec["proposed"])):
+            lg, g = hf.eagle_ref(W, np.array(emb), np.array(feat), NH, NKV, HD)
+            tok = int(ids[np.argmax(lg[-1])])
+            want.append(tok)
+            emb.append(np.asarray(ctx_eng.new_context().forward_features([tok], [0])[1][0, 0]))
+            feat.append(g[-1])
+        assert rec["proposed"] == want, (L, rec["proposed"], want)
+        checked += 1
+    assert checked >= 5
