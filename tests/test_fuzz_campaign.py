@@ -27,6 +27,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUZZ = os.path.join(ROOT, "tests", "fuzz")
 SECONDS = int(os.environ.get("FASTSPEC_FUZZ_SECONDS", "45"))
+# libFuzzer's random seed: fixed, so that a campaign's mutations are the same on every run and a CI
+# finding reproduces (its speed still decides how far it gets); FASTSPEC_FUZZ_SEED explores others.
+SEED = int(os.environ.get("FASTSPEC_FUZZ_SEED", "1"))
 CACHE = os.environ.get("FASTSPEC_FUZZ_BUILD", os.path.expanduser("~/.cache/fastspec/fuzz-build"))
 
 CPP = {"gguf": "gguf.dict", "safetensors": "json.dict", "json": "json.dict", "config_hf": "json.dict"}
@@ -105,7 +108,7 @@ def fuzz_build():
 def _campaign(cmd, corpus, seeds_dir, dict_name, artifacts, rss_mb):
     os.makedirs(corpus)
     os.makedirs(artifacts)
-    args = cmd + [f"-max_total_time={SECONDS}", "-timeout=10", f"-rss_limit_mb={rss_mb}", "-max_len=65536",
+    args = cmd + [f"-seed={SEED}", f"-max_total_time={SECONDS}", "-timeout=10", f"-rss_limit_mb={rss_mb}", "-max_len=65536",
                   f"-dict={os.path.join(FUZZ, dict_name)}", f"-artifact_prefix={artifacts}/",
                   "-print_final_stats=1", corpus, seeds_dir]
     scratch = os.path.join(os.path.dirname(corpus), "scratch")  # the harnesses' files; pytest removes it
@@ -117,8 +120,12 @@ def _campaign(cmd, corpus, seeds_dir, dict_name, artifacts, rss_mb):
     problems = [ln for ln in log.splitlines()
                 if re.search(r"ERROR: libFuzzer|runtime error:|ERROR: AddressSanitizer|Uncaught Python exception|"
                              r"SUMMARY: ", ln)]
+    # atheris prints an uncaught Python exception on stdout, libFuzzer's verdict on stderr: show both
+    exc = r.stdout.find("=== Uncaught Python exception")
+    where = r.stdout[exc:exc + 4000] + "\n...\n" if exc >= 0 else ""
     assert r.returncode == 0 and not found and not problems, \
-        f"fuzz campaign found a problem (reproducers in {artifacts}: {found}):\n" + log[-6000:]
+        f"fuzz campaign (-seed={SEED}) found a problem (reproducers in {artifacts}: {found}):\n" + where + \
+        r.stderr[-4000:] + "".join(f"\n{a}: {open(os.path.join(artifacts, a), 'rb').read()[:2048].hex()}" for a in found)
     runs = re.search(r"stat::number_of_executed_units: (\d+)", log) or re.search(r"Done (\d+) runs", log)
     assert runs and int(runs.group(1)) > 0, log[-3000:]
     cov = re.findall(r"cov: (\d+) ft: (\d+)", log)
