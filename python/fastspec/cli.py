@@ -172,6 +172,22 @@ def _cmd_serve(args) -> int:
                  spec_backoff=not args.no_spec_backoff)
 
 
+def _cmd_distill(args) -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ImportError("`fastspec distill` trains with PyTorch: pip install 'fastspec[train]'") from None
+    from .distill import distill
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    distill(args.target, args.out, kind=args.kind, minutes=args.minutes, prompts=args.prompts, vocab=args.vocab,
+            threads=args.threads, dtype=args.dtype, work_dir=args.work_dir, max_new=args.max_new,
+            medusa_heads=args.medusa_heads, steps=args.steps, progress=progress)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastspec", description="fastspec: speculative-decoding inference engine")
     sub = p.add_subparsers(dest="command", required=True)
@@ -268,6 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--no-spec-backoff", action="store_true", help="keep full draft lengths under load")
     ps.add_argument("--log-format", default="text", choices=["text", "json"], help="request log lines (default text)")
     ps.set_defaults(func=_cmd_serve)
+    pd = sub.add_parser("distill", help="train a draft head (EAGLE or Medusa) for a model on this machine "
+                                         "(fastspec[train] extra)")
+    pd.add_argument("target", help="the model the head drafts for (path or known name)")
+    pd.add_argument("--out", required=True, help="the head GGUF to write")
+    pd.add_argument("--kind", default="eagle", choices=["eagle", "medusa"], help="default eagle")
+    pd.add_argument("--minutes", type=float, default=50.0, help="whole budget, data + training (default 50)")
+    pd.add_argument("--prompts", default=None,
+                    help="training prompts, one per line (default: the set shipped in fastspec/data)")
+    pd.add_argument("--vocab", type=int, default=None,
+                    help="output rows kept (FR-Spec; default min(V, 8192), 16384 beyond 100k tokens)")
+    pd.add_argument("--threads", type=int, default=None, help="default: all cores")
+    pd.add_argument("--dtype", default="q8_0", choices=["q8_0", "f16", "f32"], help="matrices (default q8_0)")
+    pd.add_argument("--work-dir", default=None,
+                    help="data and checkpoints, resumed when present (default ~/.cache/fastspec/distill/<sha12>)")
+    pd.add_argument("--max-new", type=int, default=256, help="answer tokens per prompt (default 256)")
+    pd.add_argument("--medusa-heads", type=int, default=4, help="Medusa heads (default 4)")
+    pd.add_argument("--steps", type=int, default=3, help="EAGLE drafting steps trained unrolled (default 3)")
+    pd.set_defaults(func=_cmd_distill)
     return p
 
 
