@@ -166,3 +166,16 @@ def test_eagle_drafts_read_the_true_features(target, eagle, tmp_path):
         assert rec["proposed"] == want, (L, rec["proposed"], want)
         checked += 1
     assert checked >= 5
+
+
+@pytest.mark.parametrize("kind", ["eagle", "medusa"])
+def test_audit_with_heads(target, eagle, medusa, kind, capsys):
+    """`fastspec audit` with a head: greedy identity and the chi-square on the first step."""
+    from fastspec import cli
+
+    head = (eagle if kind == "eagle" else medusa)[0]
+    rc = cli.main(["audit", str(target), "--draft", str(head), "--k", "2", "--prompts", "2", "--samples", "400",
+                   "--max-tokens", "24", "--threads", "1", "--context", "256"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "verdict: PASS" in out, out
+    assert "chi-square" in out

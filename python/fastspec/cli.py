@@ -9,6 +9,7 @@
     fastspec quantize IN_DIR OUT_DIR --method awq|rtn [--calib FILE] [--group 128]   int4 AutoAWQ checkpoint
     fastspec perplexity MODEL TEXT_FILE [--context 512]   perplexity of a text (non-overlapping windows)
     fastspec serve --model M [--draft D] [--port 8000] [--parallel 16]   OpenAI-compatible HTTP server
+    fastspec distill MODEL --out HEAD.gguf [--kind eagle|medusa] [--minutes 50]   train a draft head
 """
 from __future__ import annotations
 
@@ -203,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--threads", type=int, default=None, help="default: physical cores")
     pr.add_argument("--context", type=int, default=4096)
     pr.add_argument("--raw", action="store_true", help="do not apply the chat template")
-    pr.add_argument("--draft", default=None, help="speculative decoding: 'ngram' or a draft model (path or name)")
+    pr.add_argument("--draft", default=None,
+                    help="speculative decoding: 'ngram', a draft model (path or name) or a head from `fastspec distill`")
     pr.add_argument("--k", type=int, default=None, help="draft tokens per step (default: adaptive)")
     pr.add_argument("--tree-nodes", type=int, default=0,
                     help="with --draft ngram: token trees of up to this many nodes (default 0: chains)")

@@ -44,7 +44,7 @@ def _output_rows(mf, ids) -> np.ndarray:
 def distill(target: str, out: str, *, kind: str = "eagle", minutes: float = 50.0, prompts: Optional[str] = None,
             vocab: Optional[int] = None, threads: Optional[int] = None, dtype: str = "q8_0",
             work_dir: Optional[str] = None, max_new: int = 256, medusa_heads: int = 4, steps: int = 3,
-            data_fraction: float = 0.35, batch: int = 8, lr: float = 1e-3, progress: Callable[[str], None] = print) -> dict:
+            data_fraction: float = 0.35, batch: int = 16, lr: float = 1e-3, progress: Callable[[str], None] = print) -> dict:
     """Distills a head into `out`; returns a summary dict (seconds, tokens, sizes, accuracy).
     minutes: the whole budget (data + training); steps: EAGLE drafting steps trained unrolled."""
     import torch
