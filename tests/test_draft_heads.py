@@ -108,17 +108,20 @@ def _engine(target, draft, **kw):
                            kv_type="f32", context=256, **kw)
 
 
-@pytest.mark.parametrize("kind", ["eagle", "medusa"])
+@pytest.mark.parametrize("kind", ["eagle", "medusa", "medusa-tree"])
 @pytest.mark.parametrize("k", [None, 3])
 def test_greedy_identity_with_heads(target, eagle, medusa, kind, k):
     head = eagle[0] if kind == "eagle" else medusa[0]
-    plain, spec = _engine(target, None), _engine(target, head, k=k, draft_min_prob=0.0)
+    trees = 12 if kind.endswith("-tree") else 0
+    plain, spec = _engine(target, None), _engine(target, head, k=k, draft_min_prob=0.0, tree_nodes=trees)
     for seed in range(3):
         prompt = tokens(CFG, 5 + 9 * seed, seed=seed)
         a = plain.generate(prompt, max_tokens=48)
         b = spec.generate(prompt, max_tokens=48)
         assert b.tokens == a.tokens
         assert b.stats["drafted"] > 0
+        if trees:
+            assert b.stats["tree_passes"] > 0 and b.stats["tree_nodes"] > b.stats["tree_passes"]  # they branch
         again = spec.generate(prompt, max_tokens=48)  # its prompt now comes from the prefix cache
         assert again.tokens == a.tokens and again.stats["prefix_cached_tokens"] > 0 and again.stats["drafted"] > 0
 

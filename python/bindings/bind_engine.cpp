@@ -152,7 +152,7 @@ void bind_engine(py::module_& m) {
       .def_readwrite("ngram_max", &SpecOptions::ngram_max)
       .def_readwrite("draft_min_prob", &SpecOptions::draft_min_prob)
       .def_readwrite("tree_nodes", &SpecOptions::tree_nodes,
-                     "n-gram drafter: token trees of up to this many nodes (<= 63); 0 = chains")
+                     "n-gram and Medusa drafters: token trees of up to this many nodes (<= 63); 0 = chains")
       .def_readwrite("trace_path", &SpecOptions::trace_path);
 
   m.def("rejection_sample", [](F32Array p_logits,

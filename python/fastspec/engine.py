@@ -100,9 +100,10 @@ class Engine:
         target's head raises ModelError). k: draft tokens per step, fixed; None (or 0) = adaptive.
         draft_min_prob: model and head drafters stop drafting once their own top probability falls
         below it (None: the core's default, 0: always draft k).
-        tree_nodes: with draft="ngram", propose token trees of up to this many nodes (the
-        continuations of several earlier matches, verified in one pass under a tree mask; k is then
-        the depth); 0 = chains. Output is unchanged (greedy identical, sampled exact).
+        tree_nodes: with draft="ngram" or a Medusa head, propose token trees of up to this many nodes
+        (n-gram: the continuations of several earlier matches; Medusa: every head's top tokens,
+        the likeliest paths first), verified in one pass under a tree mask (k is then the depth);
+        0 = chains. Output is unchanged (greedy identical, sampled exact).
         trace: a JSONL file receiving one line per target pass (proposal and outcome).
         precision: "q8" (8-bit activations, integer dots: fast, the default) or "f32" (float32
         activations: the reference precision). kv_type: "f16" or "f32" KV cache. None takes the

@@ -48,9 +48,10 @@ struct SpecOptions {
   int32_t k_max = 8;            // the controller's upper bound on k
   int32_t ngram_min = 1;        // n-gram drafter: shortest suffix length to look up
   int32_t ngram_max = 4;        // n-gram drafter: longest suffix length (longest match wins)
-  int32_t tree_nodes = 0;       // n-gram drafter: propose a token tree of up to this many nodes
-                                //   (the continuations of several matches, sharing prefixes;
-                                //   at most 63); 0 = chains only
+  int32_t tree_nodes = 0;       // n-gram and Medusa drafters: propose a token tree of up to this
+                                //   many nodes (n-gram: the continuations of several matches,
+                                //   sharing prefixes; Medusa: each head's top tokens, best paths
+                                //   first; at most 63); 0 = chains only
   float draft_min_prob = 0.3f;  // model drafter: stop drafting once the draft's own top
                                 //   probability falls below this (0 = always draft k)
   std::string trace_path;       // JSONL trace of every proposal and its outcome ("" = off)

@@ -1,7 +1,13 @@
 // The Medusa drafter (model/medusa_head.h): from F_{L-2}, the feature of the last cached position
 // (the target already predicted c_{L-1}, the last committed token, from it), head i proposes
 // c_{L+i}. The drafts do not condition on each other; each is drawn from its head's own q.
+// With Proposal::max_nodes > 0, a token tree instead (spec/tree.h): every node at depth i has the
+// same candidate children, head i+1's top kTreeWidth tokens; nodes are taken best-first by the
+// product of their path's head probabilities (softmax over the head's vocabulary) until
+// max_nodes, so parents come before children. Tree tokens are deterministic given the feature
+// (q one-hot), which keeps the tree acceptance exact when sampling too.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "model/medusa_head.h"
@@ -32,6 +38,7 @@ class MedusaDrafter final : public Drafter {
     head_.forward(be_, feat_.data(), logits_.data(), scratch_.data());
     const int64_t V = head_.vocab();
     const int32_t n = static_cast<int32_t>(std::min<int64_t>(k, head_.n_heads()));
+    if (p.max_nodes > 0) return propose_tree(n, p);
     for (int32_t i = 0; i < n; ++i) {
       const float* row = logits_.data() + i * V;
       if (min_prob_ > 0 && top_probability(row, V) < min_prob_) break;
@@ -42,6 +49,68 @@ class MedusaDrafter final : public Drafter {
   }
 
  private:
+  static constexpr int32_t kTreeWidth = 4;  // candidate children per node
+
+  // Per head i < depth: its top kTreeWidth (subset row, log-probability), best first.
+  void top_candidates(int32_t depth) {
+    const int64_t V = head_.vocab();
+    cand_.assign(static_cast<size_t>(depth * kTreeWidth), Cand{-1, -INFINITY});
+    for (int32_t i = 0; i < depth; ++i) {
+      const float* row = logits_.data() + i * V;
+      const float mx = *std::max_element(row, row + V);
+      double z = 0;
+      for (int64_t j = 0; j < V; ++j) z += std::exp(static_cast<double>(row[j] - mx));
+      const float lz = mx + static_cast<float>(std::log(z));
+      Cand* c = cand_.data() + i * kTreeWidth;  // insertion into a sorted list of kTreeWidth
+      for (int64_t j = 0; j < V; ++j) {
+        const float lp = row[j] - lz;
+        if (lp <= c[kTreeWidth - 1].logp) continue;
+        int32_t at = kTreeWidth - 1;
+        while (at > 0 && c[at - 1].logp < lp) c[at] = c[at - 1], --at;
+        c[at] = {static_cast<int32_t>(j), lp};
+      }
+    }
+  }
+
+  void propose_tree(int32_t depth, Proposal& p) {
+    if (depth <= 0) return;
+    top_candidates(depth);
+    // a tree spends verify rows on less likely paths than a chain does: 1/8 of the chain's threshold
+    const float log_min = min_prob_ > 0 ? std::log(min_prob_ / 8) : -INFINITY;
+    const int32_t* ids = head_.meta().vocab_ids.data();
+    frontier_.clear();  // a max-heap on score (no allocation once warm)
+    auto push = [this](Node x) { frontier_.push_back(x), std::push_heap(frontier_.begin(), frontier_.end()); };
+    for (int32_t r = 0; r < kTreeWidth; ++r) push({cand_[static_cast<size_t>(r)].logp, 0, -1, r});
+    while (!frontier_.empty() && static_cast<int32_t>(p.tokens.size()) < p.max_nodes) {
+      std::pop_heap(frontier_.begin(), frontier_.end());
+      const Node nd = frontier_.back();
+      frontier_.pop_back();
+      const Cand& c = cand_[static_cast<size_t>(nd.depth * kTreeWidth + nd.rank)];
+      if (c.row < 0) continue;
+      // the tree's first node always goes in; others only while their path is likely enough
+      if (!p.tokens.empty() && nd.score < log_min) break;  // best-first: every later one is less likely
+      const auto me = static_cast<int32_t>(p.tokens.size());
+      p.push_one_hot(ids[c.row]);
+      p.parent.push_back(nd.parent);
+      if (nd.depth + 1 < depth)
+        for (int32_t r = 0; r < kTreeWidth; ++r)
+          push({nd.score + cand_[static_cast<size_t>((nd.depth + 1) * kTreeWidth + r)].logp,
+                          nd.depth + 1, me, r});
+    }
+  }
+
+  struct Cand {
+    int32_t row;  // subset row (-1: none)
+    float logp;
+  };
+  struct Node {
+    float score;  // log-probability of the path to and including this node
+    int32_t depth, parent, rank;
+    bool operator<(const Node& o) const { return score < o.score; }
+  };
+  std::vector<Cand> cand_;                // [depth * kTreeWidth]
+  std::vector<Node> frontier_;
+
   const MedusaHead& head_;
   Backend& be_;
   float min_prob_;
