@@ -108,10 +108,10 @@ def _engine(target, draft, **kw):
                            kv_type="f32", context=256, **kw)
 
 
-@pytest.mark.parametrize("kind", ["eagle", "medusa", "medusa-tree"])
+@pytest.mark.parametrize("kind", ["eagle", "medusa", "eagle-tree", "medusa-tree"])
 @pytest.mark.parametrize("k", [None, 3])
 def test_greedy_identity_with_heads(target, eagle, medusa, kind, k):
-    head = eagle[0] if kind == "eagle" else medusa[0]
+    head = eagle[0] if kind.startswith("eagle") else medusa[0]
     trees = 12 if kind.endswith("-tree") else 0
     plain, spec = _engine(target, None), _engine(target, head, k=k, draft_min_prob=0.0, tree_nodes=trees)
     for seed in range(3):

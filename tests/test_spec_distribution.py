@@ -269,7 +269,7 @@ def engine_samples(world, drafter, sampling, n):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("drafter", ["model", "ngram", "ngram-tree", "eagle", "medusa", "medusa-tree"])
+@pytest.mark.parametrize("drafter", ["model", "ngram", "ngram-tree", "eagle", "eagle-tree", "medusa", "medusa-tree"])
 @pytest.mark.parametrize("name", list(SAMPLING))
 def test_speculative_sampling_has_the_target_distribution(world, drafter, name):
     sampling = SAMPLING[name]

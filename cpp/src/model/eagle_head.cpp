@@ -45,10 +45,11 @@ void EagleHead::bind(Backend& be) {
 }
 
 void EagleHead::forward(Backend& be, KvCache& kv, const float* emb, const float* feat, int64_t T, float* g,
-                        float* logits, int64_t n_logits, float* scratch) const {
+                        float* logits, int64_t n_logits, float* scratch, const int32_t* parent) const {
   const int64_t d = n_embd();
-  if (T < 1 || n_logits < 0 || n_logits > T)
-    throw Error("EagleHead::forward: T=" + std::to_string(T) + " n_logits=" + std::to_string(n_logits));
+  if (T < 1 || n_logits < 0 || n_logits > T || (parent && T > kMaxPass))
+    throw Error("EagleHead::forward: T=" + std::to_string(T) + " n_logits=" + std::to_string(n_logits) +
+                (parent ? " (a tree pass takes at most " + std::to_string(kMaxPass) + " rows)" : ""));
   const int32_t last = 1;  // hidden state 1 of a 1-layer model: its final norm's output, g
   const int64_t first_logit = T - n_logits;
   for (int64_t c0 = 0; c0 < T; c0 += kMaxPass) {
@@ -64,7 +65,7 @@ void EagleHead::forward(Backend& be, KvCache& kv, const float* emb, const float*
     be.matmuls(cat, n, &o, 1);
     Features f{&last, 1, g + c0 * d};
     SeqRows rows;
-    rows.kv = &kv, rows.T = n, rows.features = &f, rows.embd = x;
+    rows.kv = &kv, rows.T = n, rows.features = &f, rows.embd = x, rows.parent = parent;
     const int64_t lo = std::max(c0, first_logit);  // first row of this chunk that needs logits
     rows.n_logits = lo < c0 + n ? c0 + n - lo : 0;
     layer_.forward_batch(be, &rows, 1, rows.n_logits ? logits + (lo - first_logit) * vocab() : nullptr);

@@ -36,8 +36,10 @@ class EagleHead {
   //   emb:    [T, d] E(c_{t+1}) of each row          feat: [T, d] F_t of each row
   //   g:      [T, d] out, each row's g_t             logits: [n_logits, V_sub] out, the last n_logits rows
   //   scratch:[min(T, kMaxPass), 3d] the caller's (no allocation here)
+  //   parent: nullptr (rows one after another) or [T] a token tree's rows (SeqRows::parent: a row
+  //           at kv.length() + its depth attends to the cache and its ancestors; T <= kMaxPass)
   void forward(Backend& be, KvCache& kv, const float* emb, const float* feat, int64_t T, float* g, float* logits,
-               int64_t n_logits, float* scratch) const;
+               int64_t n_logits, float* scratch, const int32_t* parent = nullptr) const;
 
  private:
   HeadMeta meta_;
