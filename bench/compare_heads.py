@@ -3,7 +3,8 @@
     python bench/compare_heads.py --model smollm2-135m-instruct \
         --eagle ~/.cache/fastspec/heads/smollm2-eagle.gguf --medusa ~/.cache/fastspec/heads/smollm2-medusa.gguf
 
-Configurations: plain; n-gram chains; n-gram trees; each head given (chains). Prompt groups:
+Configurations: plain; n-gram chains and trees; each head given, chains and trees (adaptive k;
+with trees the controller still measures chains against trees and runs the better). Prompt groups:
 open-ended chat and input-grounded (rewrite given code, quote a passage); none of these is in
 the distillation prompts (tests/test_distill.py checks). Greedy and T=0.7 (fixed seeds, the same
 for every configuration). Reported per group: decode tok/s (generated tokens after the first /
@@ -53,7 +54,7 @@ PROMPTS = {
 
 
 def run(eng, ids_list, max_tokens, temperature, seed):
-    tokens, decode_s, passes, drafted, accepted, by_pos, outs = 0, 0.0, 0, 0, 0, [], []
+    tokens, decode_s, passes, drafted, accepted, by_pos, outs, trees = 0, 0.0, 0, 0, 0, [], [], 0
     for i, ids in enumerate(ids_list):
         r = eng.generate(ids, max_tokens=max_tokens, temperature=temperature, seed=seed + i)
         st = r.stats
@@ -61,11 +62,13 @@ def run(eng, ids_list, max_tokens, temperature, seed):
         decode_s += st["decode_s"]
         passes += st["target_passes"] - 1
         drafted, accepted = drafted + st["drafted"], accepted + st["accepted"]
+        trees += st["tree_passes"]
         by_pos = [a + b for a, b in zip(by_pos, st["accepted_by_position"])] + \
             list(st["accepted_by_position"][len(by_pos):]) if by_pos else list(st["accepted_by_position"])
         outs.append(r.tokens)
     return dict(tps=tokens / decode_s if decode_s else 0.0, tpp=tokens / max(1, passes),
-                acc=accepted / drafted if drafted else 0.0, by_pos=by_pos, rounds=passes, outs=outs)
+                acc=accepted / drafted if drafted else 0.0, by_pos=by_pos, rounds=passes, outs=outs,
+                trees=trees / max(1, passes))
 
 
 def main():
@@ -86,11 +89,12 @@ def main():
     for name, path in (("EAGLE head", a.eagle), ("Medusa heads", a.medusa)):
         if path:
             configs[f"{name} chain"] = fastspec.Engine(a.model, draft=path, **kw)
+            configs[f"{name} tree{a.tree_nodes}"] = fastspec.Engine(a.model, draft=path, tree_nodes=a.tree_nodes, **kw)
     tok = configs["plain"].tokenizer
     print(f"model={a.model} threads={a.threads} max_tokens={a.max_tokens}, decode tok/s median of {a.repeats}")
     print("| prompts | T | configuration | decode tok/s | speedup | tokens/pass | acceptance | accepted by position "
-          "(per round) | same as plain |")
-    print("|---|---|---|---:|---:|---:|---:|---|---|")
+          "(per round) | tree passes | same as plain |")
+    print("|---|---|---|---:|---:|---:|---:|---|---:|---|")
     for group, prompts in PROMPTS.items():
         ids_list = [tok.encode_chat([{"role": "user", "content": p}]) for p in prompts]
         for temp in (float(t) for t in a.temperatures.split(",")):
@@ -104,7 +108,7 @@ def main():
                 same = ("yes" if r["outs"] == base[1] else "NO") if temp == 0 else "-"
                 bp = " ".join(f"{x / max(1, r['rounds']):.2f}" for x in r["by_pos"][:8]) if name != "plain" else "-"
                 print(f"| {group} | {temp:g} | {name} | {tps:.1f} | {tps / base[0]:.2f}x | {r['tpp']:.2f} | "
-                      f"{r['acc']:.2f} | {bp} | {same} |", flush=True)
+                      f"{r['acc']:.2f} | {bp} | {100 * r['trees']:.0f}% | {same} |", flush=True)
 
 
 if __name__ == "__main__":
