@@ -4,6 +4,14 @@ that `fastspec distill` trains are tested in tests/test_distill.py; these test t
 import numpy as np
 
 from fastspec import _core
+from test_reference import make_cfg
+
+# The tiny llama target of the head tests (test_draft_heads.py, test_distill.py) and a head
+# vocabulary subset of it (ascending ids).
+CFG = make_cfg("llama", {"vocab": 320})
+D, NH, NKV = CFG["hidden_size"], CFG["num_attention_heads"], CFG["num_key_value_heads"]
+HD = D // NH
+VOCAB_IDS = sorted(np.random.default_rng(5).choice(320, 200, replace=False).tolist())
 
 
 def _common(w, kind, target, vocab_ids, feature_layer):

@@ -20,14 +20,10 @@ import tiny_models as tm  # noqa: E402
 from fastspec import _core  # noqa: E402
 from fastspec.distill import data, head_gguf, heads  # noqa: E402
 
-from test_reference import make_cfg  # noqa: E402
+from head_files import CFG, D, HD, NH, NKV, VOCAB_IDS  # noqa: E402
 
 torch.set_num_threads(1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CFG = make_cfg("llama", {"vocab": 320})
-D, NH, NKV = CFG["hidden_size"], CFG["num_attention_heads"], CFG["num_key_value_heads"]
-HD = D // NH
-VOCAB_IDS = sorted(np.random.default_rng(5).choice(320, 200, replace=False).tolist())
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,8 @@ import head_files as hf
 import tiny_models as tm
 from fastspec import _core
 
-from test_reference import make_cfg, tokens
-
-CFG = make_cfg("llama", {"vocab": 320})
-D, NH, NKV = CFG["hidden_size"], CFG["num_attention_heads"], CFG["num_key_value_heads"]
-HD = D // NH
-VOCAB_IDS = sorted(np.random.default_rng(5).choice(320, 200, replace=False).tolist())
+from head_files import CFG, D, HD, NH, NKV, VOCAB_IDS
+from test_reference import tokens
 
 
 @pytest.fixture(scope="module")

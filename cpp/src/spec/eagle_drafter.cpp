@@ -100,22 +100,11 @@ class EagleDrafter final : public Drafter {
 
   // Appends the top kWidth tokens of logits[V] (log-softmax) as children of node `parent`.
   void add_children(const float* logits, int32_t parent, int32_t depth, float base) {
-    const int64_t V = head_.vocab();
-    const float mx = *std::max_element(logits, logits + V);
-    double z = 0;
-    for (int64_t j = 0; j < V; ++j) z += std::exp(static_cast<double>(logits[j] - mx));
-    const float lz = mx + static_cast<float>(std::log(z));
     int32_t top[kWidth];
-    float val[kWidth];
-    for (int32_t r = 0; r < kWidth; ++r) top[r] = -1, val[r] = -INFINITY;
-    for (int64_t j = 0; j < V; ++j) {
-      if (logits[j] <= val[kWidth - 1]) continue;
-      int32_t at = kWidth - 1;
-      while (at > 0 && val[at - 1] < logits[j]) val[at] = val[at - 1], top[at] = top[at - 1], --at;
-      val[at] = logits[j], top[at] = static_cast<int32_t>(j);
-    }
+    float lp[kWidth];
+    top_log_probs(logits, head_.vocab(), kWidth, top, lp);
     for (int32_t r = 0; r < kWidth; ++r)
-      if (top[r] >= 0) nodes_.push_back({top[r], parent, depth, base + val[r] - lz});
+      if (top[r] >= 0) nodes_.push_back({top[r], parent, depth, base + lp[r]});
   }
 
   void propose_tree(int32_t k, Proposal& p) {

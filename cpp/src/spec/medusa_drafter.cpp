@@ -53,23 +53,11 @@ class MedusaDrafter final : public Drafter {
 
   // Per head i < depth: its top kTreeWidth (subset row, log-probability), best first.
   void top_candidates(int32_t depth) {
-    const int64_t V = head_.vocab();
-    cand_.assign(static_cast<size_t>(depth * kTreeWidth), Cand{-1, -INFINITY});
-    for (int32_t i = 0; i < depth; ++i) {
-      const float* row = logits_.data() + i * V;
-      const float mx = *std::max_element(row, row + V);
-      double z = 0;
-      for (int64_t j = 0; j < V; ++j) z += std::exp(static_cast<double>(row[j] - mx));
-      const float lz = mx + static_cast<float>(std::log(z));
-      Cand* c = cand_.data() + i * kTreeWidth;  // insertion into a sorted list of kTreeWidth
-      for (int64_t j = 0; j < V; ++j) {
-        const float lp = row[j] - lz;
-        if (lp <= c[kTreeWidth - 1].logp) continue;
-        int32_t at = kTreeWidth - 1;
-        while (at > 0 && c[at - 1].logp < lp) c[at] = c[at - 1], --at;
-        c[at] = {static_cast<int32_t>(j), lp};
-      }
-    }
+    cand_rows_.resize(static_cast<size_t>(depth * kTreeWidth));
+    cand_logp_.resize(static_cast<size_t>(depth * kTreeWidth));
+    for (int32_t i = 0; i < depth; ++i)
+      top_log_probs(logits_.data() + i * head_.vocab(), head_.vocab(), kTreeWidth, cand_rows_.data() + i * kTreeWidth,
+                    cand_logp_.data() + i * kTreeWidth);
   }
 
   void propose_tree(int32_t depth, Proposal& p) {
@@ -80,35 +68,32 @@ class MedusaDrafter final : public Drafter {
     const int32_t* ids = head_.meta().vocab_ids.data();
     frontier_.clear();  // a max-heap on score (no allocation once warm)
     auto push = [this](Node x) { frontier_.push_back(x), std::push_heap(frontier_.begin(), frontier_.end()); };
-    for (int32_t r = 0; r < kTreeWidth; ++r) push({cand_[static_cast<size_t>(r)].logp, 0, -1, r});
+    for (int32_t r = 0; r < kTreeWidth; ++r) push({cand_logp_[static_cast<size_t>(r)], 0, -1, r});
     while (!frontier_.empty() && static_cast<int32_t>(p.tokens.size()) < p.max_nodes) {
       std::pop_heap(frontier_.begin(), frontier_.end());
       const Node nd = frontier_.back();
       frontier_.pop_back();
-      const Cand& c = cand_[static_cast<size_t>(nd.depth * kTreeWidth + nd.rank)];
-      if (c.row < 0) continue;
+      const int32_t row = cand_rows_[static_cast<size_t>(nd.depth * kTreeWidth + nd.rank)];
+      if (row < 0) continue;
       // the tree's first node always goes in; others only while their path is likely enough
       if (!p.tokens.empty() && nd.score < log_min) break;  // best-first: every later one is less likely
       const auto me = static_cast<int32_t>(p.tokens.size());
-      p.push_one_hot(ids[c.row]);
+      p.push_one_hot(ids[row]);
       p.parent.push_back(nd.parent);
       if (nd.depth + 1 < depth)
         for (int32_t r = 0; r < kTreeWidth; ++r)
-          push({nd.score + cand_[static_cast<size_t>((nd.depth + 1) * kTreeWidth + r)].logp,
+          push({nd.score + cand_logp_[static_cast<size_t>((nd.depth + 1) * kTreeWidth + r)],
                           nd.depth + 1, me, r});
     }
   }
 
-  struct Cand {
-    int32_t row;  // subset row (-1: none)
-    float logp;
-  };
   struct Node {
     float score;  // log-probability of the path to and including this node
     int32_t depth, parent, rank;
     bool operator<(const Node& o) const { return score < o.score; }
   };
-  std::vector<Cand> cand_;                // [depth * kTreeWidth]
+  std::vector<int32_t> cand_rows_;  // [depth * kTreeWidth] subset rows (-1: none), best first per head
+  std::vector<float> cand_logp_;    // [depth * kTreeWidth] their log-probabilities
   std::vector<Node> frontier_;
 
   const MedusaHead& head_;

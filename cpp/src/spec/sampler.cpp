@@ -129,6 +129,21 @@ float top_probability(const float* logits, int64_t n) {
   return static_cast<float>(1.0 / sum);
 }
 
+void top_log_probs(const float* logits, int64_t n, int32_t k, int32_t* rows, float* logp) {
+  const float mx = *std::max_element(logits, logits + n);
+  double z = 0;
+  for (int64_t j = 0; j < n; ++j) z += std::exp(static_cast<double>(logits[j] - mx));
+  const float lz = mx + static_cast<float>(std::log(z));
+  for (int32_t r = 0; r < k; ++r) rows[r] = -1, logp[r] = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {  // insertion into the sorted top k
+    const float lp = logits[j] - lz;
+    if (lp <= logp[k - 1]) continue;
+    int32_t at = k - 1;
+    while (at > 0 && logp[at - 1] < lp) rows[at] = rows[at - 1], logp[at] = logp[at - 1], --at;
+    rows[at] = static_cast<int32_t>(j), logp[at] = lp;
+  }
+}
+
 int32_t draw_draft(const float* logits, int64_t n, const int32_t* ids, const SamplingOptions& o, Rng& rng,
                    SparseDist* q) {
   *q = processed_distribution(logits, n, o);

@@ -42,6 +42,9 @@ int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& 
 
 // A drafter's confidence: the top probability of softmax(logits[n]) (unprocessed).
 float top_probability(const float* logits, int64_t n);
+// The k largest of logits[n], best first: rows[k] their indices (-1 past n) and logp[k] their
+// log-softmax values (tree drafters rank nodes by path log-probability).
+void top_log_probs(const float* logits, int64_t n, int32_t k, int32_t* rows, float* logp);
 // One draft token from logits[n] whose row j is target token ids[j] (ascending; nullptr: j):
 // *q = the processed distribution over those ids, the token its argmax when greedy, else drawn
 // from it with one rng.uniform().

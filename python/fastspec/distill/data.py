@@ -157,7 +157,7 @@ def build(engine, prompts: List[str], work: str, *, feature_layer: int, max_new:
             frac = min(1.0, el / seconds) if p.index >= min_passes else (first + len(convs)) / len(ids)
             progress(f"data: pass {p.index} prompts {first + len(convs)}/{len(ids)}  "
                      f"{total_tokens(work)} tokens  {done_tokens / max(el, 1e-9):.0f} tok/s  "
-                     f"{_bar(frac)}  ETA {_fmt_s(max(0.0, seconds - el) if p.index >= min_passes else el / max(frac, 1e-9) - el)}")
+                     f"{progress_bar(frac)}  ETA {fmt_seconds(max(0.0, seconds - el) if p.index >= min_passes else el / max(frac, 1e-9) - el)}")
 
 
 def shards(work: str) -> List[str]:
@@ -208,11 +208,11 @@ def write_json(path: str, obj) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _bar(frac: float, width: int = 20) -> str:
+def progress_bar(frac: float, width: int = 20) -> str:
     k = int(round(frac * width))
     return "[" + "#" * k + "." * (width - k) + f"] {100 * frac:3.0f}%"
 
 
-def _fmt_s(s: float) -> str:
+def fmt_seconds(s: float) -> str:
     s = int(s)
     return f"{s // 60}m{s % 60:02d}s"

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F_
 
+from .data import fmt_seconds, progress_bar
 from .heads import EagleHead, MedusaHead
 
 IGNORE = -100
@@ -158,8 +159,8 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
             if state["steps"] % 10 == 0 or state["elapsed"] >= seconds:
                 left = max(0.0, seconds - state["elapsed"])
                 progress(f"train: step {state['steps']}  loss {ema_loss:.3f}  top-1 by step "
-                         f"{' '.join(f'{a:.2f}' for a in acc_ema)}  {_bar(min(1.0, state['elapsed'] / seconds))}  "
-                         f"ETA {int(left) // 60}m{int(left) % 60:02d}s")
+                         f"{' '.join(f'{a:.2f}' for a in acc_ema)}  {progress_bar(min(1.0, state['elapsed'] / seconds))}  "
+                         f"ETA {fmt_seconds(left)}")
             if time.monotonic() - t_last_ckpt > 60:
                 save()
                 t_last_ckpt = time.monotonic()
@@ -171,7 +172,3 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
     return dict(tokens=state["tokens"], steps=state["steps"], seconds=state["elapsed"], loss=state["loss"],
                 acc_by_step=state.get("acc", []))
 
-
-def _bar(frac: float, width: int = 20) -> str:
-    k = int(round(frac * width))
-    return "[" + "#" * k + "." * (width - k) + f"] {100 * frac:3.0f}%"
