@@ -2,7 +2,7 @@
 decoded with continuous batching by the scheduler's own thread. Every request gets exactly the
 tokens it gets alone; cancelled requests free their slots; a full queue raises QueueFullError;
 the prefix cache reuses a finished request's K/V for a prompt that extends it, without changing
-a token; logprobs equal plain decoding's under speculation; spec backoff caps drafts under load."""
+a token, and stays within its byte budget by evicting the least recently used entry; logprobs equal plain decoding's under speculation; spec backoff caps drafts under load."""
 import math
 import random
 import threading
@@ -227,6 +227,65 @@ def test_engine_prefix_cache_between_generate_calls(model):
     assert eng.prefix_cache_stats["entries"] == 0 and eng.prefix_cache_stats["bytes"] == 0
     with pytest.raises(ValueError, match="prefix_cache_mb must be >= 0"):
         eng.set_prefix_cache_mb(-1)
+
+
+@pytest.fixture(scope="module")
+def wide_kv_model(tmp_path_factory):
+    """4 K/V heads x 64 dims x 2 layers: 2 KiB of f16 K/V per position, so that a few prompts of
+    ~150 tokens fill the smallest budget (1 MB; `model` above holds 256 B a position)."""
+    cfg = tm.tiny_config("llama", hidden=256, heads=4, kv_heads=4, max_position_embeddings=1024)
+    path = tmp_path_factory.mktemp("sched_wide") / "m.gguf"
+    tm.write_gguf(path, cfg, tm.random_weights(cfg, seed=3), qtype="Q8_0")
+    return path, cfg
+
+
+def test_prefix_cache_evicts_the_least_recently_used_within_its_budget(wide_kv_model):
+    path, cfg = wide_kv_model
+    o = _core.EngineOptions()
+    o.threads, o.context, o.kv_type = 2, 1024, "f16"
+    eng = _core.Engine(str(path), o, _core.SpecOptions())
+    sched = _core.Scheduler(eng, _opts(prefix_cache_mb=1))
+    budget = eng.prefix_cache_stats["budget_bytes"]
+    assert budget == 1 << 20
+    rng = random.Random(13)
+    # distinct first tokens: a lookup hits any entry sharing >= 1 leading token, so only these
+    # make the repeat of an evicted prompt a miss rather than a short hit on another entry
+    prompts = {name: [20 + i] + [rng.randrange(2, cfg["vocab_size"]) for _ in range(149)]
+               for i, name in enumerate("ABCD")}
+    n_gen = 8
+    per_pos = 2 * cfg["num_hidden_layers"] * cfg["num_key_value_heads"] * cfg["head_dim"] * 2  # K+V, f16
+    entry = (150 + n_gen - 1) * per_pos  # a finished request holds prompt + generated - 1 positions
+    assert 3 * entry <= budget < 4 * entry  # three entries fit, a fourth does not
+
+    def run(name):
+        r = sched.submit(prompts[name], _sampling(0, n_gen), [])
+        out = _drain(r)
+        assert len(out) == n_gen
+        return out, r.stats["prefix_cached_tokens"]
+
+    first, bytes_seen = {}, []
+    for name in "ABC":
+        first[name], cached = run(name)
+        assert cached == 0
+        bytes_seen.append(eng.prefix_cache_stats["bytes"])
+    assert bytes_seen == [entry, 2 * entry, 3 * entry]  # the stat counts every entry's K/V
+    again, cached = run("A")  # A becomes the most recently used; B is now the least
+    assert cached == len(prompts["A"]) - 1 and again == first["A"]
+    first["D"], cached = run("D")  # past the budget: evicts B
+    assert cached == 0
+    st = eng.prefix_cache_stats
+    assert st["bytes"] <= budget and st["entries"] == 3 and st["bytes"] == 3 * entry
+    hits = st["hits"]
+    again, cached = run("A")  # still held, and its tokens unchanged
+    assert cached == len(prompts["A"]) - 1 and again == first["A"]
+    assert eng.prefix_cache_stats["hits"] == hits + 1
+    again, cached = run("B")  # evicted: a miss (its rerun then evicts C, now the least recent)
+    assert cached == 0 and again == first["B"]
+    st = eng.prefix_cache_stats
+    assert st["hits"] == hits + 1 and st["lookups"] == 7
+    assert st["bytes"] <= budget and st["entries"] == 3
+    assert sched.stats["prefix_bytes"] == st["bytes"]  # what /metrics reports
+    sched.close()
 
 
 @pytest.mark.real_model

@@ -5,7 +5,6 @@ the expected outputs come from a plain `fastspec.Engine.generate`: speculation, 
 prefix cache must change no token."""
 import http.client
 import json
-import math
 import random
 import socket
 import threading
@@ -682,9 +681,11 @@ def test_server_survives_garbage(server, ref):
 
 # ---- a bounded load test ----------------------------------------------------------------------------
 
-def test_bounded_load_reports_latency(server):
+def test_bounded_load_reports_latency(server, record_property, capsys):
     """64 requests from 8 client threads (127.0.0.1, a time limit; stops by itself): no errors;
-    p50/p99 latency printed, not asserted on."""
+    p50/p99 latency and time to first token reported (printed past pytest's capture, and recorded
+    as properties: `--junitxml` keeps them); p99 asserted only under the test's own time limit,
+    which a loaded 2-core CI machine cannot reach without the test failing anyway."""
     n_requests, n_clients, limit_s = 64, 8, 120.0
     lat, ttft, errors = [], [], []
     lock = threading.Lock()
@@ -724,10 +725,18 @@ def test_bounded_load_reports_latency(server):
     assert not errors
     assert len(lat) == n_requests
     p = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
-    print(f"\nload: {n_requests} requests, {n_clients} clients, {wall:.2f} s, {n_requests / wall:.1f} req/s; "
-          f"latency p50 {p(lat, 50) * 1e3:.1f} ms p99 {p(lat, 99) * 1e3:.1f} ms; "
-          f"ttft p50 {p(ttft, 50) * 1e3:.1f} ms p99 {p(ttft, 99) * 1e3:.1f} ms")
-    assert math.isfinite(p(lat, 99))
+    figures = {"load_requests": n_requests, "load_clients": n_clients, "load_wall_s": round(wall, 3),
+               "load_req_per_s": round(n_requests / wall, 2),
+               "latency_p50_ms": round(p(lat, 50) * 1e3, 1), "latency_p99_ms": round(p(lat, 99) * 1e3, 1),
+               "ttft_p50_ms": round(p(ttft, 50) * 1e3, 1), "ttft_p99_ms": round(p(ttft, 99) * 1e3, 1)}
+    for name, value in figures.items():
+        record_property(name, value)
+    with capsys.disabled():
+        print(f"\nload: {n_requests} requests, {n_clients} clients, {wall:.2f} s, {n_requests / wall:.1f} req/s; "
+              f"latency p50 {figures['latency_p50_ms']:.1f} ms p99 {figures['latency_p99_ms']:.1f} ms; "
+              f"ttft p50 {figures['ttft_p50_ms']:.1f} ms p99 {figures['ttft_p99_ms']:.1f} ms")
+    assert p(lat, 99) < limit_s, figures
+    assert p(ttft, 99) <= p(lat, 99)
 
 
 def test_random_bodies_never_crash_the_server(server, ref):

@@ -2,7 +2,8 @@
 # g++-aarch64-linux-gnu qemu-user); the binaries run here under qemu-aarch64 (tests/test_aarch64.py):
 #   cmake -S . -B build/aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake \
 #         -DFASTSPEC_CUDA=OFF -DFASTSPEC_TESTS=ON
-#   qemu-aarch64 -L /usr/aarch64-linux-gnu build/aarch64/tests/cpp/fastspec-test-aarch64_kernels
+#   cmake --build build/aarch64 --target fastspec-test-qdot_paths fastspec-test-greedy_trace
+#   qemu-aarch64 -L /usr/aarch64-linux-gnu build/aarch64/tests/cpp/fastspec-test-qdot_paths
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)

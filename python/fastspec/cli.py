@@ -283,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--max-queue", type=int, default=64,
                     help="requests waiting for a slot beyond which the server answers 503 (default 64)")
     ps.add_argument("--prefix-cache-mb", type=int, default=256, help="prefix-cache K/V memory (default 256; 0 = off)")
-    ps.add_argument("--no-spec-backoff", action="store_true", help="keep full draft lengths under load")
+    ps.add_argument("--no-spec-backoff", action="store_true", help="keep greedy requests' full draft lengths under load "
+                    "(sampled requests always keep theirs: a seed's text must not depend on the load)")
     ps.add_argument("--log-format", default="text", choices=["text", "json"], help="request log lines (default text)")
     ps.set_defaults(func=_cmd_serve)
     pd = sub.add_parser("distill", help="train a draft head (EAGLE or Medusa) for a model on this machine "

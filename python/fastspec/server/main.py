@@ -23,7 +23,9 @@ def build_state(model: str, *, draft: Optional[str] = None, parallel: int = 16, 
                 spec_backoff: bool = True, log_format: str = "text", k: Optional[int] = None,
                 engine=None) -> ServerState:
     """Loads the model (fastspec.Engine) and starts its scheduler. `engine`: an already loaded
-    fastspec.Engine to serve instead (its scheduler is new)."""
+    fastspec.Engine to serve instead (its scheduler is new). spec_backoff: greedy requests' draft
+    lengths shrink as the batch fills (Scheduler.draft_cap); sampled requests keep theirs, because
+    a seed's text depends on the draft lengths and must not change with the load."""
     from .. import _core, models
     from ..engine import Engine
 
