@@ -44,9 +44,12 @@ def _output_rows(mf, ids) -> np.ndarray:
 def distill(target: str, out: str, *, kind: str = "eagle", minutes: float = 50.0, prompts: Optional[str] = None,
             vocab: Optional[int] = None, threads: Optional[int] = None, dtype: str = "q8_0",
             work_dir: Optional[str] = None, max_new: int = 256, medusa_heads: int = 4, steps: int = 3,
-            data_fraction: float = 0.35, batch: int = 16, lr: float = 1e-3, progress: Callable[[str], None] = print) -> dict:
+            data_fraction: float = 0.45, batch: int = 16, lr: float = 1e-3, heldout_every: int = 20,
+            progress: Callable[[str], None] = print) -> dict:
     """Distills a head into `out`; returns a summary dict (seconds, tokens, sizes, accuracy).
-    minutes: the whole budget (data + training); steps: EAGLE drafting steps trained unrolled."""
+    minutes: the whole budget (data + training, counting the data time of earlier runs in the same
+    work dir); steps: EAGLE drafting steps trained unrolled; heldout_every: every N-th prompt's
+    conversations are held out of training to measure accuracy (0: train on all)."""
     import torch
 
     from . import head_gguf, heads, train as _train
@@ -81,15 +84,19 @@ def distill(target: str, out: str, *, kind: str = "eagle", minutes: float = 50.0
     data_budget = max(0.0, data_fraction * budget - meta["data_seconds"])
     eng = Engine(target, threads=threads, context=2048, prefix_cache_mb=0)
     t0 = time.monotonic()
-    _data.build(eng, _data.read_prompts(prompts), work, feature_layer=feature_layer, max_new=max_new,
+    prompt_texts = _data.read_prompts(prompts)
+    _data.build(eng, prompt_texts, work, feature_layer=feature_layer, max_new=max_new,
                 seconds=data_budget, batch=batch, progress=progress)
-    meta["data_seconds"] += time.monotonic() - t0
+    run_data_s = time.monotonic() - t0
+    meta["data_seconds"] += run_data_s
     _data.write_json(meta_path, meta)
     eos = sorted(eng.tokenizer.eos_ids) + ([eng.tokenizer.bos_id] if eng.tokenizer.bos_id is not None else [])
+    convs = _data.load(work, _data.prompt_list(eng, prompt_texts, max_new))
     del eng
-    convs = _data.load(work)
     n_tokens = sum(len(c["ids"]) for c in convs)
-    progress(f"data: {len(convs)} conversations, {n_tokens} tokens ({meta['data_seconds']:.0f} s)")
+    convs, held = _data.split_heldout(convs, heldout_every) if heldout_every else (convs, [])
+    progress(f"data: {len(convs) + len(held)} conversations, {n_tokens} tokens ({meta['data_seconds']:.0f} s); "
+             f"{len(held)} held out (every {heldout_every}th prompt) to measure accuracy on answers")
 
     # 2. vocabulary subset (fixed at the first run of this kind: a resumed head keeps its rows)
     vpath = os.path.join(work, kind, "vocab.json")
@@ -113,11 +120,12 @@ def distill(target: str, out: str, *, kind: str = "eagle", minutes: float = 50.0
     else:
         head = heads.MedusaHead(cfg.n_embd, medusa_heads, w_sub)
         n_steps = medusa_heads
-    train_budget = max(1.0, budget - (time.monotonic() - t_start) - 5.0)
+    spent = meta["data_seconds"] + (time.monotonic() - t_start - run_data_s)  # all runs' data + this run's rest
+    train_budget = max(1.0, budget - spent - 5.0)
     tpb = 4096 if kind == "eagle" else 2048
     res = _train.train(head, convs, kind=kind, vocab_ids=vocab_ids, vocab_size=cfg.vocab_size,
                        seconds=train_budget, steps=n_steps, ckpt=os.path.join(work, kind, "train.pt"),
-                       tokens_per_batch=tpb, lr=lr, progress=progress)
+                       tokens_per_batch=tpb, lr=lr, heldout=held, progress=progress)
 
     # 4. the GGUF
     if kind == "eagle":
@@ -136,8 +144,10 @@ def distill(target: str, out: str, *, kind: str = "eagle", minutes: float = 50.0
     summary = dict(out=str(out), kind=kind, seconds=time.monotonic() - t_start, data_seconds=meta["data_seconds"],
                    train_seconds=res["seconds"], data_tokens=n_tokens, train_tokens=res["tokens"],
                    steps=res["steps"], loss=res["loss"], acc_by_step=res["acc_by_step"],
-                   vocab=len(vocab_ids), bytes=os.path.getsize(out))
+                   heldout_acc=res["heldout_acc"], vocab=len(vocab_ids), bytes=os.path.getsize(out))
+    acc = res["heldout_acc"] or res["acc_by_step"]
     progress(f"wrote {out} ({summary['bytes'] / 1e6:.1f} MB, {len(vocab_ids)} output rows); "
-             f"top-1 by step {' '.join(f'{a:.2f}' for a in res['acc_by_step'])}; "
-             f"this run {summary['seconds'] / 60:.1f} min")
+             f"top-1 on answers by step ({'held-out' if res['heldout_acc'] else 'training'}) "
+             f"{' '.join(f'{a:.2f}' for a in acc)}; this run {summary['seconds'] / 60:.1f} min, "
+             f"data {meta['data_seconds'] / 60:.1f} min in all")
     return summary

@@ -8,6 +8,9 @@ Per conversation of n tokens c_0..c_{n-1} (prompt + answer), shard arrays (rows 
     feat  [n, d]  float16 hidden state `feature_layer` at t: F_t (the final norm's output by default)
     label [n]     int32   argmax of the target's logits at t: the target's next token after c_0..c_t
     offsets [m+1] int64   conversation j holds rows offsets[j]..offsets[j+1]
+    plen  [m]     int32   conversation j's prompt length (rows before it are prompt, after it answer)
+    pi    [m]     int32   the index of conversation j's prompt in the prompt list
+(Shards written before plen/pi existed get them back in load() from the prompt list.)
 No torch here: numpy and the core only.
 """
 from __future__ import annotations
@@ -49,6 +52,13 @@ def prompt_ids(engine, prompt: str) -> List[int]:
     return engine.tokenize(prompt)
 
 
+def prompt_list(engine, prompts: Sequence[str], max_new: int) -> List[List[int]]:
+    """The ids build() answers: each chat-formatted prompt, its tail where it would not leave
+    max_new + 1 positions of the engine's context."""
+    n_ctx = engine._core.context
+    return [prompt_ids(engine, p)[-max(1, n_ctx - max_new - 1):] for p in prompts]
+
+
 @dataclass
 class Pass:
     """One sweep over the prompts: greedy (temperature 0) or sampled with a seed."""
@@ -70,7 +80,8 @@ def passes() -> Iterator[Pass]:
 def generate(engine, prompts: Sequence[List[int]], p: Pass, max_new: int, batch: int,
              deadline: Optional[float] = None) -> List[List[int]]:
     """Answers for prompt ids (prompt + answer ids each), `batch` sessions per target pass. Sessions
-    not finished by the deadline are cut there (their tokens so far are kept)."""
+    not finished by the deadline are cut there (their tokens so far are kept); those never started
+    are left out, so the result is always the answers of a prefix of `prompts`, in order."""
     eos = sorted(engine.tokenizer.eos_ids)
     out: List[Optional[List[int]]] = [None] * len(prompts)
     pending = list(range(len(prompts)))
@@ -99,7 +110,8 @@ def generate(engine, prompts: Sequence[List[int]], p: Pass, max_new: int, batch:
     return [o for o in out if o is not None]
 
 
-def record(engine, convs: Sequence[List[int]], feature_layer: int) -> dict:
+def record(engine, convs: Sequence[List[int]], feature_layer: int, plen: Sequence[int] = (),
+           pi: Sequence[int] = ()) -> dict:
     """Shard arrays (module docstring) of conversations, one forward pass each."""
     d = engine._core.config.n_embd
     ids, emb, feat, label, offsets = [], [], [], [], [0]
@@ -118,7 +130,8 @@ def record(engine, convs: Sequence[List[int]], feature_layer: int) -> dict:
         offsets.append(offsets[-1] + len(c))
     return dict(ids=np.concatenate(ids), emb=np.concatenate(emb).reshape(-1, d),
                 feat=np.concatenate(feat).reshape(-1, d), label=np.concatenate(label),
-                offsets=np.asarray(offsets, np.int64))
+                offsets=np.asarray(offsets, np.int64), plen=np.asarray(plen, np.int32).reshape(-1),
+                pi=np.asarray(pi, np.int32).reshape(-1))
 
 
 def shard_path(work: str, pass_index: int, first: int) -> str:
@@ -133,9 +146,7 @@ def build(engine, prompts: List[str], work: str, *, feature_layer: int, max_new:
     os.makedirs(os.path.join(work, "data"), exist_ok=True)
     t0 = time.monotonic()
     deadline = t0 + seconds
-    ids = [prompt_ids(engine, p) for p in prompts]
-    n_ctx = engine._core.context
-    ids = [x[-max(1, n_ctx - max_new - 1):] for x in ids]
+    ids = prompt_list(engine, prompts, max_new)
     done_tokens = 0
     for p in passes():
         for first in range(0, len(ids), shard_prompts):
@@ -149,7 +160,8 @@ def build(engine, prompts: List[str], work: str, *, feature_layer: int, max_new:
                              None if p.index < min_passes else deadline)
             if not convs:
                 return
-            arrays = record(engine, convs, feature_layer)
+            arrays = record(engine, convs, feature_layer, plen=[len(x) for x in ids[first:first + len(convs)]],
+                            pi=range(first, first + len(convs)))
             np.savez(path + ".tmp.npz", **arrays)
             os.replace(path + ".tmp.npz", path)
             done_tokens += len(arrays["ids"])
@@ -172,16 +184,36 @@ def total_tokens(work: str) -> int:
     return n
 
 
-def load(work: str) -> List[dict]:
-    """Every conversation as a dict of its arrays (ids, emb, feat, label)."""
+def load(work: str, prompts: Optional[Sequence[List[int]]] = None) -> List[dict]:
+    """Every conversation as a dict of its arrays (ids, emb, feat, label) and ints plen, pi. A shard
+    without plen/pi (older) gets them from `prompts` (the prompt ids in order; conversation k of
+    shard p<pass>-<first> answered prompt first + k) where its ids start with that prompt; else
+    plen 0 (all rows count as answer) and pi -1."""
     convs = []
     for s in shards(work):
+        first = int(os.path.basename(s).split("-")[1].split(".")[0])
         with np.load(s) as z:
             arr = {k: z[k] for k in ("ids", "emb", "feat", "label")}
             off = z["offsets"]
-        for a, b in zip(off[:-1], off[1:]):
-            convs.append({k: v[a:b] for k, v in arr.items()})
+            plen = z["plen"] if "plen" in z.files else None
+            pi = z["pi"] if "pi" in z.files else None
+        for k, (a, b) in enumerate(zip(off[:-1], off[1:])):
+            c = {key: v[a:b] for key, v in arr.items()}
+            if plen is not None:
+                c["plen"], c["pi"] = int(plen[k]), int(pi[k])
+            else:
+                p = prompts[first + k] if prompts is not None and first + k < len(prompts) else None
+                ok = p is not None and len(p) <= len(c["ids"]) and np.array_equal(c["ids"][:len(p)], p)
+                c["plen"], c["pi"] = (len(p), first + k) if ok else (0, -1)
+            convs.append(c)
     return convs
+
+
+def split_heldout(convs: Sequence[dict], every: int = 20) -> tuple:
+    """(train, held-out): the conversations of every `every`-th prompt (pi % every == every - 1, all
+    passes) are held out, so the held-out accuracy is on prompts the head never saw."""
+    held = [c for c in convs if c.get("pi", -1) >= 0 and c["pi"] % every == every - 1]
+    return [c for c in convs if not (c.get("pi", -1) >= 0 and c["pi"] % every == every - 1)], held
 
 
 def vocab_subset(work: str, vocab_size: int, n: int, keep: Sequence[int] = ()) -> List[int]:

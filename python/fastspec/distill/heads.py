@@ -33,6 +33,12 @@ class EagleShape:
     theta: float = 10000.0
 
 
+def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b, back in float32: under bf16 autocast (training) only the products are bf16; norms,
+    softmax and the residual stream stay float32, as in the C++ heads."""
+    return torch.matmul(a, b).float()
+
+
 def _rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
@@ -70,39 +76,39 @@ class EagleHead(torch.nn.Module):
         s = self.shape
         B, T, _ = x.shape
         h = _rms(x, self.attn_norm, s.eps)
-        q = _rope((h @ self.wq.T).view(B, T, s.n_heads, s.head_dim), pos, s.theta)
-        k = _rope((h @ self.wk.T).view(B, T, s.n_kv, s.head_dim), pos, s.theta)
-        v = (h @ self.wv.T).view(B, T, s.n_kv, s.head_dim)
+        q = _rope(_mm(h, self.wq.T).view(B, T, s.n_heads, s.head_dim), pos, s.theta)
+        k = _rope(_mm(h, self.wk.T).view(B, T, s.n_kv, s.head_dim), pos, s.theta)
+        v = _mm(h, self.wv.T).view(B, T, s.n_kv, s.head_dim)
         g = s.n_heads // s.n_kv
         rep = lambda t: t.repeat_interleave(g, dim=2)  # noqa: E731  [B, *, h, hd]
         scale = 1.0 / math.sqrt(s.head_dim)
         qh = q.transpose(1, 2)  # [B, h, T, hd]
         kc, vc = (k, v) if ctx_kv is None else ctx_kv  # step 0: the true rows, causal over themselves
-        sc = (qh @ rep(kc).transpose(1, 2).transpose(-1, -2)) * scale + ctx_mask  # [B, h, T, Tk]
+        sc = _mm(qh, rep(kc).transpose(1, 2).transpose(-1, -2)) * scale + ctx_mask  # [B, h, T, Tk]
         own = [(k, v)] if ctx_kv is not None else []
         dk = [rep(a).transpose(1, 2) for a, _ in diag + own]  # each [B, h, T, hd]
         dv = [rep(b).transpose(1, 2) for _, b in diag + own]
         if dk:
             sd = torch.stack([(qh * a).sum(-1) for a in dk], -1) * scale  # [B, h, T, n_diag]
             p = torch.softmax(torch.cat([sc, sd], -1), -1)
-            o = p[..., : sc.shape[-1]] @ rep(vc).transpose(1, 2)
+            o = _mm(p[..., : sc.shape[-1]], rep(vc).transpose(1, 2))
             o = o + (p[..., sc.shape[-1]:].unsqueeze(-1) * torch.stack(dv, -2)).sum(-2)
         else:
-            o = torch.softmax(sc, -1) @ rep(vc).transpose(1, 2)
-        x = x + o.transpose(1, 2).reshape(B, T, -1) @ self.wo.T
+            o = _mm(torch.softmax(sc, -1), rep(vc).transpose(1, 2))
+        x = x + _mm(o.transpose(1, 2).reshape(B, T, -1), self.wo.T)
         h2 = _rms(x, self.ffn_norm, s.eps)
-        y = x + (F_.silu(h2 @ self.w_gate.T) * (h2 @ self.w_up.T)) @ self.w_down.T
+        y = x + _mm(F_.silu(_mm(h2, self.w_gate.T)) * _mm(h2, self.w_up.T), self.w_down.T)
         return _rms(y, self.out_norm, s.eps), (k, v)
 
     def fuse(self, emb, feat):
-        return torch.cat([emb, feat], -1) @ self.fc_w.T + self.fc_b
+        return _mm(torch.cat([emb, feat], -1), self.fc_w.T) + self.fc_b
 
     def forward(self, emb, feat):
         """emb, feat [B, T, d] (E(c_{t+1}), F_t) -> (logits [B, T, V_sub], g [B, T, d]), causal rows."""
         T = emb.shape[1]
         mask = torch.full((T, T), float("-inf")).triu(1)
         g, _ = self._layer(self.fuse(emb, feat), torch.arange(T), None, mask, [])
-        return g @ self.w_sub.T, g
+        return _mm(g, self.w_sub.T), g
 
     def unroll(self, emb, feat, steps: int):
         """Training: emb [B, T+steps-1, d] holds E(c_1)..; feat [B, T, d] holds F_0..F_{T-1}.
@@ -111,12 +117,12 @@ class EagleHead(torch.nn.Module):
         mask = torch.full((T, T), float("-inf")).triu(1)
         pos = torch.arange(T)
         g, kv0 = self._layer(self.fuse(emb[:, :T], feat), pos, None, mask, [])
-        out = [(g @ self.w_sub.T, g)]
+        out = [(_mm(g, self.w_sub.T), g)]
         diag = []
         for s in range(1, steps):
             g, kvs = self._layer(self.fuse(emb[:, s:s + T], g), pos + s, kv0, mask, diag)
             diag.append(kvs)
-            out.append((g @ self.w_sub.T, g))
+            out.append((_mm(g, self.w_sub.T), g))
         return out
 
 
@@ -130,7 +136,7 @@ class MedusaHead(torch.nn.Module):
     def forward(self, feat):
         """feat [B, T, d] -> logits [B, T, K, V_sub]."""
         u = torch.einsum("btd,ked->btke", feat, self.w) + self.b
-        return (feat.unsqueeze(2) + F_.silu(u)) @ self.w_sub.T
+        return _mm(feat.unsqueeze(2) + F_.silu(u), self.w_sub.T)
 
 
 # ---- reading a head GGUF back ---------------------------------------------------------------------

@@ -4,9 +4,13 @@ Per conversation of n tokens, rows j = 0..n-2 (shifted arrays, length n-1):
     e[j] = E(c_{j+1})   f[j] = F_j   f_next[j] = F_{j+1}   y[j] = target's argmax at j+1 (the token c_{j+2} it wants)
 EAGLE step s (s = 0..steps-1) row j reads e[j+s] and predicts y[j+s], regressing g onto f_next[j+s];
 Medusa head i at row j predicts y[j+i]. A row is valid while its index j+s <= n-2.
-Loss (EAGLE): sum_s 0.8^s (SmoothL1(g, f_next) + 0.1 CE(logits, y)); (Medusa): sum_i 0.8^i CE.
-Labels outside the vocabulary subset are ignored. Learning rate: AdamW, linear warm-up then
-cosine in elapsed time over the budget (a resumed run continues the same schedule).
+Row weights: a row whose predicted token is in the answer (j+2 >= the prompt's length) weighs 1,
+a prompt row `prompt_weight` (drafting only ever happens in answers; prompt rows are easy and
+would dominate the metric). Loss (EAGLE): sum_s 0.8^s (SmoothL1(g, f_next) + ce_weight CE(logits, y));
+(Medusa): sum_i 0.8^i CE, each a weighted mean over rows. Labels outside the vocabulary subset
+are ignored. Learning rate: AdamW, linear warm-up then cosine in elapsed time over the budget (a
+resumed run continues the same schedule). Accuracy reported: top-1 on the answer rows of held-out
+conversations (prompts never trained on), per step / head.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import math
 import os
 import random
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -43,10 +47,12 @@ def _batches(convs: Sequence[dict], tokens_per_batch: int, rng: random.Random) -
     return out
 
 
-def _pack(convs: Sequence[dict], idx: List[int], extra: int, sub_index: np.ndarray, max_rows: int):
+def _pack(convs: Sequence[dict], idx: List[int], extra: int, sub_index: np.ndarray, max_rows: int,
+          prompt_weight: float = 1.0):
     """Padded tensors of a batch, T = the longest n-1 (at most max_rows), L = T + extra:
     e, f_next [B, L, d], f [B, T, d], y [B, L] (IGNORE where invalid or outside the subset),
-    valid [B, L] (index < the conversation's n-1)."""
+    w [B, L] row weights (0 where invalid; prompt_weight where the predicted token c_{j+2} is in
+    the prompt, 1 in the answer; a conversation without "plen" counts as all answer)."""
     rows = [min(len(convs[i]["ids"]) - 1, max_rows) for i in idx]
     T = max(1, max(rows))
     L = T + extra
@@ -55,63 +61,118 @@ def _pack(convs: Sequence[dict], idx: List[int], extra: int, sub_index: np.ndarr
     fn = np.zeros((len(idx), L, d), np.float32)
     f = np.zeros((len(idx), T, d), np.float32)
     y = np.full((len(idx), L), IGNORE, np.int64)
-    valid = np.zeros((len(idx), L), bool)
+    w = np.zeros((len(idx), L), np.float32)
     for b, (i, r) in enumerate(zip(idx, rows)):
         c = convs[i]
         e[b, :r] = c["emb"][1:1 + r]
         fn[b, :r] = c["feat"][1:1 + r]
         f[b, :r] = c["feat"][:r]
         y[b, :r] = sub_index[c["label"][1:1 + r]]
-        valid[b, :r] = True
-    return tuple(torch.from_numpy(x) for x in (e, f, fn, y, valid))
+        w[b, :r] = 1.0
+        w[b, :max(0, min(r, int(c.get("plen", 0)) - 2))] = prompt_weight
+    return tuple(torch.from_numpy(x) for x in (e, f, fn, y, w))
 
 
-def eagle_loss(head: EagleHead, e, f, fn, y, valid, steps: int, noise: float = 0.0):
-    """(loss, per-step top-1 accuracy on valid rows, valid rows of step 0)."""
+def _wmean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return (x * w).sum() / w.sum().clamp_min(1e-6)
+
+
+def _ce(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor, hits: bool = True):
+    """(weighted mean CE over labelled rows, hits [B, T] on rows with weight 1 (None unless
+    `hits`: the argmax over the vocabulary costs a tenth of a step), those rows)."""
+    lab = (y != IGNORE).float() * w
+    ce = F_.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).clamp_min(0), reduction="none")
+    with torch.no_grad():
+        rows = (y != IGNORE) & (w >= 1.0)
+        hit = (logits.argmax(-1) == y) & rows if hits else None
+    return _wmean(ce.view_as(lab), lab), hit, rows
+
+
+def _rate(hits, rows) -> float:
+    return float("nan") if hits is None else hits.sum().item() / max(1, rows.sum().item())
+
+
+def eagle_loss(head: EagleHead, e, f, fn, y, w, steps: int, noise: float = 0.0, ce_weight: float = 0.1,
+               acc: bool = True):
+    """(loss, per-step top-1 accuracy on answer rows (nan unless acc), labelled rows of step 0)."""
+    want = acc
     T = f.shape[1]
     if noise > 0:
         f = f + noise * torch.randn_like(f)
     outs = head.unroll(e, f, steps)
     total, acc = 0.0, []
     for s, (logits, g) in enumerate(outs):
-        ys = y[:, s:s + T]
-        labelled = ys != IGNORE
-        rows = valid[:, s:s + T]
-        reg = F_.smooth_l1_loss(g[rows], fn[:, s:s + T][rows]) if rows.any() else g.sum() * 0
-        ce = F_.cross_entropy(logits.reshape(-1, logits.shape[-1]), ys.reshape(-1), ignore_index=IGNORE) \
-            if labelled.any() else logits.sum() * 0
-        total = total + (0.8 ** s) * (reg + 0.1 * ce)
-        with torch.no_grad():
-            acc.append(((logits.argmax(-1) == ys) & labelled).sum().item() / max(1, labelled.sum().item()))
+        ws = w[:, s:s + T]
+        reg = _wmean(F_.smooth_l1_loss(g, fn[:, s:s + T], reduction="none").mean(-1), ws)
+        ce, hits, rows = _ce(logits, y[:, s:s + T], ws, want)
+        total = total + (0.8 ** s) * (reg + ce_weight * ce)
+        acc.append(_rate(hits, rows))
     return total, acc, int((y[:, :T] != IGNORE).sum())
 
 
-def medusa_loss(head: MedusaHead, f, y, k: int):
+def medusa_loss(head: MedusaHead, f, y, w, k: int, acc: bool = True):
+    want = acc
     T = f.shape[1]
     logits = head(f)  # [B, T, K, V]
     total, acc = 0.0, []
     for i in range(k):
-        yi = y[:, i:i + T]
-        valid = yi != IGNORE
-        li = logits[:, :, i]
-        ce = F_.cross_entropy(li.reshape(-1, li.shape[-1]), yi.reshape(-1), ignore_index=IGNORE) \
-            if valid.any() else li.sum() * 0
+        ce, hits, rows = _ce(logits[:, :, i], y[:, i:i + T], w[:, i:i + T], want)
         total = total + (0.8 ** i) * ce
-        with torch.no_grad():
-            acc.append(((li.argmax(-1) == yi) & valid).sum().item() / max(1, valid.sum().item()))
+        acc.append(_rate(hits, rows))
     return total, acc, int((y[:, :T] != IGNORE).sum())
+
+
+@torch.no_grad()
+def evaluate(head, convs: Sequence[dict], *, kind: str, steps: int, sub_index: np.ndarray,
+             max_rows: int = 1024) -> List[float]:
+    """Top-1 accuracy per step (EAGLE) / head (Medusa) on the answer rows of convs (weights 0 on
+    prompt rows, so only answers count), one conversation at a time."""
+    was = head.training
+    head.eval()
+    hits, rows = np.zeros(steps), np.zeros(steps)
+    for i in range(len(convs)):
+        e, f, fn, y, w = _pack(convs, [i], steps - 1, sub_index, max_rows, prompt_weight=0.0)
+        T = f.shape[1]
+        if kind == "eagle":
+            outs = [lg for lg, _ in head.unroll(e, f, steps)]
+        else:
+            lg = head(f)
+            outs = [lg[:, :, s] for s in range(steps)]
+        for s, lg in enumerate(outs):
+            _, h, r = _ce(lg, y[:, s:s + T], w[:, s:s + T])
+            hits[s] += h.sum().item()
+            rows[s] += r.sum().item()
+    head.train(was)
+    return [float(x) for x in hits / np.maximum(rows, 1)]
+
+
+def bf16_fast() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX): autocast then runs the
+    matmuls 4-5x faster than float32 (measured on Zen 5: [12288, 576] x [576, 8192] 0.10 vs 0.38 s);
+    without, bf16 is emulated and slower."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln for ln in f if ln.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], vocab_size: int, seconds: float,
           steps: int, ckpt: str, lr: float = 1e-3, tokens_per_batch: int = 4096, max_rows: int = 1024,
-          seed: int = 0, progress: Callable[[str], None] = print) -> Dict[str, float]:
+          seed: int = 0, prompt_weight: float = 0.1, ce_weight: float = 0.1, weight_decay: float = 0.0,
+          heldout: Sequence[dict] = (), bf16: Optional[bool] = None, progress: Callable[[str], None] = print) -> Dict[str, float]:
     """Trains head in place for `seconds` (elapsed time summed over resumed runs); checkpoints
-    to ckpt every minute and at the end. Returns {tokens, steps, seconds, loss, acc_by_step}."""
+    to ckpt every minute and at the end. Returns {tokens, steps, seconds, loss, acc_by_step
+    (training EMA, answer rows), heldout_acc (answer rows of `heldout`, at the end; [] without)}.
+    bf16: matmuls under bfloat16 autocast (weights, optimizer and losses stay float32); None: when
+    the CPU has native bf16 (bf16_fast())."""
+    use_bf16 = bf16_fast() if bf16 is None else bool(bf16)
     torch.set_flush_denormal(True)  # softmax gradients are full of denormals: 10x slower matmuls without
     sub_index = np.full(vocab_size, IGNORE, np.int64)
     sub_index[np.asarray(vocab_ids)] = np.arange(len(vocab_ids))
     params = [p for p in head.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
     state = dict(elapsed=0.0, steps=0, tokens=0, epoch=0, loss=float("nan"))
     if os.path.exists(ckpt):
         c = torch.load(ckpt, weights_only=False)
@@ -140,11 +201,14 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
             scale = min(1.0, (state["steps"] + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = lr * scale
-            e, f, fn, y, valid = _pack(convs, idx, extra, sub_index, max_rows)
-            if kind == "eagle":
-                loss, acc, n = eagle_loss(head, e, f, fn, y, valid, steps, noise=0.02 * feat_rms)
-            else:
-                loss, acc, n = medusa_loss(head, f, y, steps)
+            e, f, fn, y, w = _pack(convs, idx, extra, sub_index, max_rows, prompt_weight)
+            measure = state["steps"] % 5 == 0
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                if kind == "eagle":
+                    loss, acc, n = eagle_loss(head, e, f, fn, y, w, steps, noise=0.02 * feat_rms,
+                                              ce_weight=ce_weight, acc=measure)
+                else:
+                    loss, acc, n = medusa_loss(head, f, y, w, steps, acc=measure)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -154,7 +218,8 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
             state["elapsed"] += time.monotonic() - t0
             lv = float(loss.detach())
             ema_loss = lv if ema_loss is None else 0.95 * ema_loss + 0.05 * lv
-            acc_ema = acc if acc_ema is None else [0.95 * a + 0.05 * b for a, b in zip(acc_ema, acc)]
+            if measure:  # every 5th step
+                acc_ema = acc if acc_ema is None else [0.8 * a + 0.2 * b for a, b in zip(acc_ema, acc)]
             state["loss"], state["acc"] = ema_loss, acc_ema
             if state["steps"] % 10 == 0 or state["elapsed"] >= seconds:
                 left = max(0.0, seconds - state["elapsed"])
@@ -168,7 +233,11 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
             state["epoch"] += 1
             rng = random.Random(seed + state["epoch"])
     save()
+    held = evaluate(head, heldout, kind=kind, steps=steps, sub_index=sub_index, max_rows=max_rows) if heldout else []
+    if held:
+        progress(f"train: held-out answer rows ({len(heldout)} conversations) top-1 by step "
+                 f"{' '.join(f'{a:.2f}' for a in held)}")
     head.eval()
     return dict(tokens=state["tokens"], steps=state["steps"], seconds=state["elapsed"], loss=state["loss"],
-                acc_by_step=state.get("acc", []))
+                acc_by_step=state.get("acc", []), heldout_acc=held)
 
