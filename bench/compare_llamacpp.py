@@ -222,11 +222,12 @@ def _first(ll, *names):
     raise AttributeError(f"llama_cpp has none of {names}")
 
 
-def llama_load_model(ll, path: str, vocab_only: bool = False):
+def llama_load_model(ll, path: str, vocab_only: bool = False, options: dict | None = None):
     load, _ = _first(ll, "llama_model_load_from_file", "llama_load_model_from_file")
     mp = ll.llama_model_default_params()
     mp.n_gpu_layers = 0
     mp.vocab_only = vocab_only
+    set_attrs(mp, options or {}, "llama_model_params")
     model = load(path.encode(), mp)
     if not model:
         raise RuntimeError(f"llama.cpp could not load {path}")
@@ -260,8 +261,9 @@ class LlamaCppEngine:
 
     name = "llama.cpp"
 
-    def __init__(self, options: dict | None = None, verbose: bool = False):
+    def __init__(self, options: dict | None = None, verbose: bool = False, model_options: dict | None = None):
         self.options = dict(options or {})
+        self.model_options = dict(model_options or {})
         self.verbose = verbose
         self.model = self.ctx = self.batch = None
         self.pos = 0
@@ -269,7 +271,7 @@ class LlamaCppEngine:
 
     def load(self, path: str, threads: int, n_ctx: int, n_batch: int) -> None:
         ll = self.ll = llama_lib(self.verbose)
-        self.model = llama_load_model(ll, path)
+        self.model = llama_load_model(ll, path, options=self.model_options)
         cp = ll.llama_context_default_params()
         cp.n_ctx, cp.n_batch, cp.n_ubatch, cp.n_seq_max = n_ctx, n_batch, n_batch, 1
         cp.n_threads = cp.n_threads_batch = threads
@@ -309,6 +311,7 @@ class LlamaCppEngine:
             "API": f"llama_model_load_from_file, {self.api['context']}, llama_batch_init, llama_decode, "
                    f"llama_get_logits_ith, llama_synchronize, {self.api['kv']}",
             "options set": self.options,
+            "model options set": self.model_options,
         }
 
     def _fill(self, ids, all_logits: bool) -> None:
@@ -383,7 +386,7 @@ class LlamaCppEngine:
 def make_engine(name: str, args):
     if name == "fastspec":
         return FastspecEngine(args.fastspec_opts)
-    return LlamaCppEngine(args.llama_opts, verbose=args.verbose)
+    return LlamaCppEngine(args.llama_opts, verbose=args.verbose, model_options=getattr(args, "llama_model_opts", {}))
 
 
 # ---- measurements ---------------------------------------------------------------------------------
@@ -503,7 +506,8 @@ def rss_child(spec_json: str) -> None:
     s = json.loads(spec_json)
     with open(s["ids_file"]) as f:
         ids = json.load(f)
-    args = argparse.Namespace(fastspec_opts=s["fastspec_opts"], llama_opts=s["llama_opts"], verbose=False)
+    args = argparse.Namespace(fastspec_opts=s["fastspec_opts"], llama_opts=s["llama_opts"],
+                              llama_model_opts=s.get("llama_model_opts", {}), verbose=False)
     if s["engine"] == "fastspec":
         from fastspec import _core  # noqa: F401  (import cost counted in the baseline)
     else:
@@ -546,7 +550,8 @@ def measure_rss(model: str, path: str, ids, a) -> list:
             for eng in a.engines:
                 spec = {"engine": eng, "path": path, "threads": max(a.threads), "context": ctx,
                         "ids_file": ids_file, "n_decode": a.rss_decode,
-                        "fastspec_opts": a.fastspec_opts, "llama_opts": a.llama_opts}
+                        "fastspec_opts": a.fastspec_opts, "llama_opts": a.llama_opts,
+                        "llama_model_opts": a.llama_model_opts}
                 p = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child", json.dumps(spec)],
                                    capture_output=True, text=True)
                 if p.returncode != 0:
@@ -767,6 +772,9 @@ def parse_args(argv=None):
                     help="set a field of fastspec EngineOptions (repeatable)")
     ap.add_argument("--llama-opt", action="append", default=[], metavar="KEY=VALUE",
                     help="set a field of llama_context_params (repeatable), e.g. swa_full=false")
+    ap.add_argument("--llama-model-opt", action="append", default=[], metavar="KEY=VALUE",
+                    help="set a field of llama_model_params (repeatable), e.g. use_extra_bufts=false where "
+                         "llama.cpp's AMX buffer type crashes on batches (it also turns off its CPU_REPACK)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 repeat, few tokens")
     ap.add_argument("--skip-busy", action="store_true")
     ap.add_argument("--busy", action="store_true", help="(default) measure decode under load too")
@@ -786,6 +794,7 @@ def parse_args(argv=None):
     if bad:
         ap.error(f"unknown engines {bad}; choose from {ENGINES}")
     a.fastspec_opts, a.llama_opts = parse_opts(a.fastspec_opt), parse_opts(a.llama_opt)
+    a.llama_model_opts = parse_opts(a.llama_model_opt)
     a.models = [m.strip() for m in a.models.split(",") if m.strip()]
     return a
 
