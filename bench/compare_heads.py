@@ -96,7 +96,10 @@ def main():
           "(per round) | tree passes | same as plain |")
     print("|---|---|---|---:|---:|---:|---:|---|---:|---|")
     for group, prompts in PROMPTS.items():
-        ids_list = [tok.encode_chat([{"role": "user", "content": p}]) for p in prompts]
+        # the chat template where the model has one (a base model, e.g. this Gemma 3 file, gets the plain
+        # text, as `fastspec distill` trained it)
+        ids_list = [tok.encode_chat([{"role": "user", "content": p}]) if tok.chat_template
+                    else configs["plain"].tokenize(p) for p in prompts]
         for temp in (float(t) for t in a.temperatures.split(",")):
             base = None
             for name, eng in configs.items():

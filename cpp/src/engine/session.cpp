@@ -168,10 +168,18 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
   stats_.accepted += out.n_accepted;
   for (int32_t i = 0; i < out.n_accepted; ++i) ++stats_.accepted_by_position[i];
   // a tree's depth plays k (its acceptance is a path's); the tree-aware controller is to come
-  if (n > 0) controller_->observe_spec(pass_depth_, out.n_accepted, draft_s - prop.sync_s, pass_s, n + 1);
-  if (n > 0 && tree_nodes_ > 0)
-    controller_->observe_kind(pass_nodes_ > 0, out.n_accepted + 1, n + 1, draft_s + pass_s + (t3 - t2));
-  else controller_->observe_plain(pass_s);
+  // Every second of the step is charged somewhere: the drafter's catch-up on the accepted rows
+  // (sync_s) and the acceptance are a speculative step's overhead; a plain step's sampling is
+  // part of its cost. (A spec step's verify time must never reach observe_plain: it would make
+  // plain decoding look as slow as verifying and extra rows look free.)
+  if (n > 0) {
+    controller_->observe_spec(pass_depth_, out.n_accepted, draft_s - prop.sync_s, pass_s, n + 1,
+                              prop.sync_s + (t3 - t2));
+    if (tree_nodes_ > 0)
+      controller_->observe_kind(pass_nodes_ > 0, out.n_accepted + 1, n + 1, draft_s + pass_s + (t3 - t2));
+  } else {
+    controller_->observe_plain(pass_s + (t3 - t2));
+  }
   if (trace_) {
     *trace_ << "{\"pass\":" << stats_.target_passes << ",\"position\":" << base + 1 << ",\"k\":" << pass_k_
             << ",\"proposed\":[";

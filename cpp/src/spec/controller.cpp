@@ -32,7 +32,7 @@ int32_t KController::choose() {
     *best_rate = plain_rate * kMargin;
     for (int32_t k = 1; k <= k_max_; ++k) {
       const double expected = 1.0 + (alpha >= 1.0 ? k : alpha * (1.0 - std::pow(alpha, k)) / (1.0 - alpha));
-      const double rate = expected / (k * std::max(0.0, t_draft_) + a_ + b_ * k);
+      const double rate = expected / (k * std::max(0.0, t_draft_) + a_ + b_ * k + o_);
       if (rate > *best_rate) *best_rate = rate, best_k = k;
     }
     return best_k;
@@ -56,7 +56,8 @@ int32_t KController::choose() {
   return 0;
 }
 
-void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s, int32_t rows) {
+void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s, int32_t rows,
+                               double overhead_s) {
   if (k <= 0) return;
   // Geometric MLE over this step: n successes, then one failure unless all k were accepted.
   const double trials = n_accepted + (n_accepted < k ? 1 : 0);
@@ -65,6 +66,10 @@ void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, do
   if (deterministic_) return;
   ema(t_draft_, draft_s / k);
   if (a_ > 0) ema(b_, std::max(0.0, (verify_s - a_) / std::max(1, rows - 1)));
+  // a catch-up longer than two plain passes is a one-off (the prompt's rows after a prefill), not a
+  // per-step cost
+  if (a_ > 0) overhead_s = std::min(overhead_s, 2 * a_);
+  o_ = (1 - kEma) * o_ + kEma * std::max(0.0, overhead_s);
 }
 
 int32_t KController::choose_nodes(int32_t tree_nodes) {

@@ -26,8 +26,10 @@ class KController {
   KController(const SpecOptions& s, double draft_cost, bool deterministic);
   int32_t choose();  // 0 = plain step
   // One speculative step: k drafts proposed, n accepted, its draft and verify times.
-  // rows: the verify pass's rows (k + 1 for a chain; a tree: its nodes + 1)
-  void observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s, int32_t rows);
+  // rows: the verify pass's rows (k + 1 for a chain; a tree: its nodes + 1); overhead_s: the
+  // rest of the step (the drafter catching up on accepted rows, acceptance), paid once per step.
+  void observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s, int32_t rows,
+                    double overhead_s = 0.0);
   // The node budget of the next proposal: tree_nodes (a tree) or 0 (a chain).
   int32_t choose_nodes(int32_t tree_nodes);
   // One speculative step of the kind choose_nodes picked: tokens committed, verify rows, seconds.
@@ -41,6 +43,7 @@ class KController {
   double alpha_ = 0.6;        // prior acceptance
   double a_ = -1, b_ = -1;    // plain pass; extra cost per verify row (s)
   double t_draft_ = -1;       // per drafted token (s)
+  double o_ = 0;              // per speculative step, beyond drafts and verify (s)
   int64_t plain_streak_ = 0, probe_every_ = 8;
   bool hopeless_ = false;     // drafting costs too much to pay even if every draft were accepted
   double rate_[2] = {-1, -1};  // committed tokens per unit step cost: [chain, tree]
