@@ -103,7 +103,9 @@ class Engine:
         tree_nodes: with draft="ngram" or a Medusa head, propose token trees of up to this many nodes
         (n-gram: the continuations of several earlier matches; Medusa: every head's top tokens,
         the likeliest paths first), verified in one pass under a tree mask (k is then the depth);
-        0 = chains. Output is unchanged (greedy identical, sampled exact).
+        0 = chains. With a fixed k every drafted step proposes a tree; with adaptive k the
+        controller measures trees against chains and runs the better. Output is unchanged
+        (greedy identical, sampled exact).
         trace: a JSONL file receiving one line per target pass (proposal and outcome).
         precision: "q8" (8-bit activations, integer dots: fast, the default) or "f32" (float32
         activations: the reference precision). kv_type: "f16" or "f32" KV cache. None takes the

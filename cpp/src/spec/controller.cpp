@@ -74,6 +74,7 @@ void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, do
 
 int32_t KController::choose_nodes(int32_t tree_nodes) {
   if (tree_nodes <= 0) return 0;
+  if (fixed_k_ > 0) return tree_nodes;  // a fixed shape: the caller asked for k-deep trees
   if (rate_[1] < 0) return tree_nodes;  // try each kind once, tree first
   if (rate_[0] < 0) return 0;
   const int better = rate_[1] >= rate_[0] ? 1 : 0;

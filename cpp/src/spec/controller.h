@@ -30,7 +30,8 @@ class KController {
   // rest of the step (the drafter catching up on accepted rows, acceptance), paid once per step.
   void observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s, int32_t rows,
                     double overhead_s = 0.0);
-  // The node budget of the next proposal: tree_nodes (a tree) or 0 (a chain).
+  // The node budget of the next proposal: tree_nodes (a tree) or 0 (a chain). With a fixed k,
+  // always tree_nodes; adaptive: whichever kind has the better measured rate (the other probed).
   int32_t choose_nodes(int32_t tree_nodes);
   // One speculative step of the kind choose_nodes picked: tokens committed, verify rows, seconds.
   void observe_kind(bool tree, int32_t committed, int32_t rows, double step_s);

@@ -184,7 +184,9 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
     feat_rms = float(np.sqrt(np.mean([np.mean(c["feat"][:64].astype(np.float32) ** 2) for c in convs[:64]])))
     rng = random.Random(seed + state["epoch"])
     t_last_ckpt = time.monotonic()
-    ema_loss, acc_ema = None, None
+    ema_loss, acc_ema = state.get("loss"), state.get("acc")  # a resumed run continues its averages
+    if ema_loss is not None and not math.isfinite(ema_loss):
+        ema_loss = None
     warm = 30
 
     def save():
@@ -221,7 +223,7 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
             if measure:  # every 5th step
                 acc_ema = acc if acc_ema is None else [0.8 * a + 0.2 * b for a, b in zip(acc_ema, acc)]
             state["loss"], state["acc"] = ema_loss, acc_ema
-            if state["steps"] % 10 == 0 or state["elapsed"] >= seconds:
+            if acc_ema and (state["steps"] % 10 == 0 or state["elapsed"] >= seconds):
                 left = max(0.0, seconds - state["elapsed"])
                 progress(f"train: step {state['steps']}  loss {ema_loss:.3f}  top-1 by step "
                          f"{' '.join(f'{a:.2f}' for a in acc_ema)}  {progress_bar(min(1.0, state['elapsed'] / seconds))}  "
