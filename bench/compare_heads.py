@@ -20,6 +20,7 @@ import statistics
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import fastspec  # noqa: E402
+from fastspec.distill.data import prompt_ids  # noqa: E402  (numpy + the core; no torch)
 
 CODE = '''def load_scores(path):
     scores = {}
@@ -90,16 +91,13 @@ def main():
         if path:
             configs[f"{name} chain"] = fastspec.Engine(a.model, draft=path, **kw)
             configs[f"{name} tree{a.tree_nodes}"] = fastspec.Engine(a.model, draft=path, tree_nodes=a.tree_nodes, **kw)
-    tok = configs["plain"].tokenizer
     print(f"model={a.model} threads={a.threads} max_tokens={a.max_tokens}, decode tok/s median of {a.repeats}")
     print("| prompts | T | configuration | decode tok/s | speedup | tokens/pass | acceptance | accepted by position "
           "(per round) | tree passes | same as plain |")
     print("|---|---|---|---:|---:|---:|---:|---|---:|---|")
     for group, prompts in PROMPTS.items():
-        # the chat template where the model has one (a base model, e.g. this Gemma 3 file, gets the plain
-        # text, as `fastspec distill` trained it)
-        ids_list = [tok.encode_chat([{"role": "user", "content": p}]) if tok.chat_template
-                    else configs["plain"].tokenize(p) for p in prompts]
+        # chat-formatted where the model has a template, else plain text (this Gemma 3 file), as distill trains
+        ids_list = [prompt_ids(configs["plain"], p) for p in prompts]
         for temp in (float(t) for t in a.temperatures.split(",")):
             base = None
             for name, eng in configs.items():

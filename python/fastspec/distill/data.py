@@ -212,8 +212,8 @@ def load(work: str, prompts: Optional[Sequence[List[int]]] = None) -> List[dict]
 def split_heldout(convs: Sequence[dict], every: int = 20) -> tuple:
     """(train, held-out): the conversations of every `every`-th prompt (pi % every == every - 1, all
     passes) are held out, so the held-out accuracy is on prompts the head never saw."""
-    held = [c for c in convs if c.get("pi", -1) >= 0 and c["pi"] % every == every - 1]
-    return [c for c in convs if not (c.get("pi", -1) >= 0 and c["pi"] % every == every - 1)], held
+    out = lambda c: c.get("pi", -1) >= 0 and c["pi"] % every == every - 1  # noqa: E731
+    return [c for c in convs if not out(c)], [c for c in convs if out(c)]
 
 
 def vocab_subset(work: str, vocab_size: int, n: int, keep: Sequence[int] = ()) -> List[int]:
