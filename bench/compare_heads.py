@@ -3,8 +3,9 @@
     python bench/compare_heads.py --model smollm2-135m-instruct \
         --eagle ~/.cache/fastspec/heads/smollm2-eagle.gguf --medusa ~/.cache/fastspec/heads/smollm2-medusa.gguf
 
-Configurations: plain; n-gram chains and trees; each head given, chains and trees (adaptive k;
-with trees the controller still measures chains against trees and runs the better). Prompt groups:
+Configurations: plain; n-gram chains and trees; each head given, chains and trees, alone and with
+prompt lookup first (--lookup-min; adaptive k; with trees the controller measures chains and trees
+of several node budgets and runs the best). Repeats are interleaved across configurations. Prompt groups:
 open-ended chat and input-grounded (rewrite given code, quote a passage); none of these is in
 the distillation prompts (tests/test_distill.py checks). Greedy and T=0.7 (fixed seeds, the same
 for every configuration). Reported per group: decode tok/s (generated tokens after the first /
@@ -55,7 +56,7 @@ PROMPTS = {
 
 
 def run(eng, ids_list, max_tokens, temperature, seed):
-    tokens, decode_s, passes, drafted, accepted, by_pos, outs, trees = 0, 0.0, 0, 0, 0, [], [], 0
+    tokens, decode_s, passes, drafted, accepted, by_pos, outs, trees, nodes = 0, 0.0, 0, 0, 0, [], [], 0, 0
     for i, ids in enumerate(ids_list):
         r = eng.generate(ids, max_tokens=max_tokens, temperature=temperature, seed=seed + i)
         st = r.stats
@@ -64,12 +65,13 @@ def run(eng, ids_list, max_tokens, temperature, seed):
         passes += st["target_passes"] - 1
         drafted, accepted = drafted + st["drafted"], accepted + st["accepted"]
         trees += st["tree_passes"]
+        nodes += st["tree_nodes"]
         by_pos = [a + b for a, b in zip(by_pos, st["accepted_by_position"])] + \
             list(st["accepted_by_position"][len(by_pos):]) if by_pos else list(st["accepted_by_position"])
         outs.append(r.tokens)
     return dict(tps=tokens / decode_s if decode_s else 0.0, tpp=tokens / max(1, passes),
                 acc=accepted / drafted if drafted else 0.0, by_pos=by_pos, rounds=passes, outs=outs,
-                trees=trees / max(1, passes))
+                trees=trees / max(1, passes), nodes=nodes / max(1, trees))
 
 
 def main():
@@ -82,6 +84,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="median decode tok/s over repeats")
     ap.add_argument("--tree-nodes", type=int, default=24)
     ap.add_argument("--temperatures", default="0,0.7")
+    ap.add_argument("--lookup-min", type=int, default=3,
+                    help="the '+ lookup' rows: prompt lookup first where the last N+ tokens occurred earlier, "
+                         "the head elsewhere (0: no such rows)")
     a = ap.parse_args()
     kw = dict(threads=a.threads, context=2048)
     configs = {"plain": fastspec.Engine(a.model, **kw),
@@ -91,25 +96,36 @@ def main():
         if path:
             configs[f"{name} chain"] = fastspec.Engine(a.model, draft=path, **kw)
             configs[f"{name} tree{a.tree_nodes}"] = fastspec.Engine(a.model, draft=path, tree_nodes=a.tree_nodes, **kw)
+            if a.lookup_min > 0:
+                configs[f"{name} + lookup chain"] = fastspec.Engine(a.model, draft=path, lookup_min=a.lookup_min, **kw)
+                configs[f"{name} + lookup tree{a.tree_nodes}"] = fastspec.Engine(
+                    a.model, draft=path, lookup_min=a.lookup_min, tree_nodes=a.tree_nodes, **kw)
     print(f"model={a.model} threads={a.threads} max_tokens={a.max_tokens}, decode tok/s median of {a.repeats}")
     print("| prompts | T | configuration | decode tok/s | speedup | tokens/pass | acceptance | accepted by position "
-          "(per round) | tree passes | same as plain |")
-    print("|---|---|---|---:|---:|---:|---:|---|---:|---|")
+          "(per round) | tree passes | nodes per tree | same as plain |")
+    print("|---|---|---|---:|---:|---:|---:|---|---:|---:|---|")
     for group, prompts in PROMPTS.items():
         # chat-formatted where the model has a template, else plain text (this Gemma 3 file), as distill trains
         ids_list = [prompt_ids(configs["plain"], p) for p in prompts]
         for temp in (float(t) for t in a.temperatures.split(",")):
             base = None
-            for name, eng in configs.items():
-                rs = [run(eng, ids_list, a.max_tokens, temp, 1234) for _ in range(a.repeats)]
+            # repeats interleaved (every configuration once per round): this VM's speed drifts
+            # over minutes, and consecutive repeats of one configuration would fold the drift into
+            # its ratio to plain
+            runs = {name: [] for name in configs}
+            for _ in range(a.repeats):
+                for name, eng in configs.items():
+                    runs[name].append(run(eng, ids_list, a.max_tokens, temp, 1234))
+            for name in configs:
+                rs = runs[name]
                 r = rs[0]
                 tps = statistics.median(x["tps"] for x in rs)
                 if name == "plain":
                     base = (tps, r["outs"])
-                same = ("yes" if r["outs"] == base[1] else "NO") if temp == 0 else "-"
+                same = ("yes" if all(x["outs"] == base[1] for x in rs) else "NO") if temp == 0 else "-"
                 bp = " ".join(f"{x / max(1, r['rounds']):.2f}" for x in r["by_pos"][:8]) if name != "plain" else "-"
                 print(f"| {group} | {temp:g} | {name} | {tps:.1f} | {tps / base[0]:.2f}x | {r['tpp']:.2f} | "
-                      f"{r['acc']:.2f} | {bp} | {100 * r['trees']:.0f}% | {same} |", flush=True)
+                      f"{r['acc']:.2f} | {bp} | {100 * r['trees']:.0f}% | {r['nodes']:.1f} | {same} |", flush=True)
 
 
 if __name__ == "__main__":

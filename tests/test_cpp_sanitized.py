@@ -114,6 +114,15 @@ def test_sampling_binary(san_build):
     assert "0 failures" in _run([str(exe)], _san_env(leaks=True)).stdout
 
 
+def test_controller_binary(san_build):
+    """The draft-length controller on synthetic timings (tests/cpp/test_controller.cpp): losing
+    tree shapes probed ever more rarely, trees slower than plain never chosen, greedy costs carried
+    to the next session, sampled ones not."""
+    exe = san_build / "tests" / "cpp" / "fastspec-test-controller"
+    _check_instrumented(exe)
+    assert "controller: 0 failures" in _run([str(exe)], _san_env(leaks=True)).stdout
+
+
 @pytest.mark.parametrize("model", ["llama_q8_0", "gemma3_q4_0"])
 def test_scheduler_threads_binary(san_build, tiny_models, model):
     """16 client threads on one scheduler: submit, stream, cancel, close in flight (tests/cpp/

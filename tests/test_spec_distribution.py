@@ -255,7 +255,9 @@ def engine_samples(world, drafter, sampling, n):
     kind = drafter.split("-")[0]
     draft = {"ngram": "ngram", "model": world["paths"]["draft"]}.get(kind) or world["paths"][kind]
     trees = 6 if drafter.endswith("-tree") else 0  # token trees: the multi-candidate rule (spec/tree.h)
-    eng = fastspec.Engine(world["paths"]["target"], draft=draft, k=K, threads=1, context=64, tree_nodes=trees)
+    lookup = 1 if "-lookup" in drafter else 0  # prompt lookup first, the head elsewhere
+    eng = fastspec.Engine(world["paths"]["target"], draft=draft, k=K, threads=1, context=64, tree_nodes=trees,
+                          lookup_min=lookup)
     T, top_k, top_p = sampling
     out, drafted, accepted, trees = [], 0, 0, 0
     for seed in range(n):
@@ -269,7 +271,8 @@ def engine_samples(world, drafter, sampling, n):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("drafter", ["model", "ngram", "ngram-tree", "eagle", "eagle-tree", "medusa", "medusa-tree"])
+@pytest.mark.parametrize("drafter", ["model", "ngram", "ngram-tree", "eagle", "eagle-tree", "eagle-lookup", "medusa",
+                                     "medusa-tree"])
 @pytest.mark.parametrize("name", list(SAMPLING))
 def test_speculative_sampling_has_the_target_distribution(world, drafter, name):
     sampling = SAMPLING[name]

@@ -151,6 +151,9 @@ void bind_engine(py::module_& m) {
       .def_readwrite("ngram_min", &SpecOptions::ngram_min)
       .def_readwrite("ngram_max", &SpecOptions::ngram_max)
       .def_readwrite("draft_min_prob", &SpecOptions::draft_min_prob)
+      .def_readwrite("lookup_min", &SpecOptions::lookup_min,
+                     "with a draft model or head: prompt lookup first where a suffix of >= this many tokens "
+                     "occurred earlier; 0 = off")
       .def_readwrite("tree_nodes", &SpecOptions::tree_nodes,
                      "n-gram and Medusa drafters: token trees of up to this many nodes (<= 63); 0 = chains")
       .def_readwrite("trace_path", &SpecOptions::trace_path);

@@ -96,7 +96,7 @@ def _cmd_run(args) -> int:
     from .engine import Engine
 
     eng = Engine(args.model, draft=args.draft, k=args.k, tree_nodes=args.tree_nodes, threads=args.threads,
-                 context=args.context, trace=args.trace)
+                 context=args.context, trace=args.trace, lookup_min=args.lookup_min)
     kw = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
               seed=args.seed, stop=args.stop or None)
     if args.raw or not eng.tokenizer.chat_template:
@@ -208,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="speculative decoding: 'ngram', a draft model (path or name) or a head from `fastspec distill`")
     pr.add_argument("--k", type=int, default=None, help="draft tokens per step (default: adaptive)")
     pr.add_argument("--tree-nodes", type=int, default=0,
-                    help="with --draft ngram: token trees of up to this many nodes (default 0: chains)")
+                    help="with --draft ngram or a head: token trees of up to this many nodes (default 0: chains)")
+    pr.add_argument("--lookup-min", type=int, default=0,
+                    help="with a draft model or head: prompt lookup drafts first where the last N+ tokens "
+                         "occurred earlier in the context (default 0: off)")
     pr.add_argument("--trace", default=None, help="write a JSONL trace of every proposal and outcome")
     pr.add_argument("--stats", action="store_true", help="print speed and counts to stderr")
     pr.set_defaults(func=_cmd_run)

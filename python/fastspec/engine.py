@@ -93,13 +93,16 @@ class Engine:
                  k: Optional[int] = None, threads: Optional[int] = None, context: int = 4096,
                  trace: Optional[str] = None, k_max: int = 8, precision: Optional[str] = None,
                  kv_type: Optional[str] = None, output_q8: bool = False, prefix_cache_mb: int = 64,
-                 tree_nodes: int = 0, draft_min_prob: Optional[float] = None):
+                 tree_nodes: int = 0, draft_min_prob: Optional[float] = None, lookup_min: int = 0):
         """draft: None (plain decoding), "ngram" (prompt lookup), a draft model (path or known
         name) sharing the target's tokenizer, or a draft head distilled from this target
         (`fastspec distill`: EAGLE or Medusa, a GGUF tied to the target by its sha256; another
         target's head raises ModelError). k: draft tokens per step, fixed; None (or 0) = adaptive.
         draft_min_prob: model and head drafters stop drafting once their own top probability falls
         below it (None: the core's default, 0: always draft k).
+        lookup_min: with a draft model or head, prompt lookup drafts first wherever the context's
+        last lookup_min or more tokens occurred earlier (the answer is copying the prompt: quoted
+        passages, rewritten code), the model or head elsewhere; 0 = off.
         tree_nodes: with draft="ngram" or a Medusa head, propose token trees of up to this many nodes
         (n-gram: the continuations of several earlier matches; Medusa: every head's top tokens,
         the likeliest paths first), verified in one pass under a tree mask (k is then the depth);
@@ -128,6 +131,7 @@ class Engine:
         spec.k = 0 if k is None else k
         spec.k_max = k_max
         spec.tree_nodes = tree_nodes
+        spec.lookup_min = lookup_min
         spec.trace_path = os.fspath(trace) if trace else ""
         self.draft = draft
         if draft_min_prob is not None:

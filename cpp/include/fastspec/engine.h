@@ -28,6 +28,7 @@ struct TreeOutcome;
 struct SeqRows;
 struct Features;
 struct SharedPrefixCache;
+struct ControllerMemory;
 class EagleHead;
 class MedusaHead;
 
@@ -224,6 +225,7 @@ class Engine {
   std::mutex compute_mu_;  // serializes compute calls on backend_ (see "Threads" above)
   std::vector<float> batch_logits_;  // step_batch: [sum of the sessions' logits rows, vocab]
   std::unique_ptr<SharedPrefixCache> prefix_;
+  std::unique_ptr<ControllerMemory> controller_memory_;  // greedy sessions' measurements (spec/controller.h)
   void load_head(const std::shared_ptr<const ModelFile>& head, const ModelFile& target);
   friend class Scheduler;
 };

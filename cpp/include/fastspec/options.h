@@ -52,6 +52,9 @@ struct SpecOptions {
                                 //   many nodes (n-gram: the continuations of several matches,
                                 //   sharing prefixes; Medusa: each head's top tokens, best paths
                                 //   first; at most 63); 0 = chains only
+  int32_t lookup_min = 0;       // with a draft model or head: prompt lookup drafts first wherever
+                                //   the context's last lookup_min (up to max(lookup_min, ngram_max))
+                                //   tokens occurred earlier, the model or head elsewhere; 0 = off
   float draft_min_prob = 0.3f;  // model drafter: stop drafting once the draft's own top
                                 //   probability falls below this (0 = always draft k)
   std::string trace_path;       // JSONL trace of every proposal and its outcome ("" = off)

@@ -68,6 +68,8 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
   if (spec_.ngram_min < 1 || spec_.ngram_max < spec_.ngram_min)
     throw InvalidArgument("ngram lengths must satisfy 1 <= ngram_min <= ngram_max (got " +
                           std::to_string(spec_.ngram_min) + ", " + std::to_string(spec_.ngram_max) + ")");
+  if (spec_.lookup_min < 0)
+    throw InvalidArgument("lookup_min must be >= 0, 0 = off (got " + std::to_string(spec_.lookup_min) + ")");
   Precision precision;
   if (opts_.precision == "q8") precision = Precision::q8;
   else if (opts_.precision == "f32") precision = Precision::f32;
@@ -75,6 +77,7 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
   if (opts_.prefix_cache_mb < 0)
     throw InvalidArgument("prefix_cache_mb must be >= 0, 0 = off (got " + std::to_string(opts_.prefix_cache_mb) + ")");
   prefix_ = std::make_unique<SharedPrefixCache>(opts_.prefix_cache_mb << 20);
+  controller_memory_ = std::make_unique<ControllerMemory>();
   if (opts_.kv_type == "f16") kv_type_ = DType::F16;
   else if (opts_.kv_type == "f32") kv_type_ = DType::F32;
   else throw InvalidArgument("kv_type must be 'f16' or 'f32' (got '" + opts_.kv_type + "')");
@@ -236,11 +239,13 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   const double draft_cost = draft_file ? static_cast<double>(draft_file->mapped_bytes()) /
                                              static_cast<double>(model_->file().mapped_bytes())
                                        : 0.0;
-  s->controller_ = std::make_unique<KController>(spec_, draft_cost, sampling.temperature > 0);
+  s->controller_ = std::make_unique<KController>(spec_, draft_cost, sampling.temperature > 0, controller_memory_.get());
   if (use_draft && spec_.draft == "ngram") s->drafter_ = make_ngram_drafter(spec_);
   else if (use_draft && draft_model_) s->drafter_ = make_model_drafter(*draft_model_, *backend_, opts_.context, kv_type_, spec_);
   else if (use_draft && eagle_) s->drafter_ = make_eagle_drafter(*eagle_, *model_, *backend_, opts_.context, kv_type_, spec_);
   else if (use_draft && medusa_) s->drafter_ = make_medusa_drafter(*medusa_, *backend_, spec_);
+  if (s->drafter_ && spec_.lookup_min > 0 && spec_.draft != "ngram")
+    s->drafter_ = make_lookup_first_drafter(spec_, std::move(s->drafter_));
   if (s->drafter_ && s->drafter_->feature_layer() >= 0) {
     s->feat_layer_ = s->drafter_->feature_layer();
     s->features_ = std::make_unique<Features>();

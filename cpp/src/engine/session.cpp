@@ -28,6 +28,7 @@ Session::Session() { ++g_live_sessions; }
 // prefix cache, which keeps or drops it by its budget.
 Session::~Session() {
   --g_live_sessions;
+  if (controller_ && drafter_) controller_->save();  // a greedy session's costs: the next one starts from them
   if (!prefix_ || !kv_ || kv_->length() == 0) return;
   std::lock_guard<std::mutex> lk(prefix_->mu);
   if (prefix_->cache.budget() > 0) prefix_->cache.insert(context_, std::move(kv_));
@@ -176,7 +177,7 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
     controller_->observe_spec(pass_depth_, out.n_accepted, draft_s - prop.sync_s, pass_s, n + 1,
                               prop.sync_s + (t3 - t2));
     if (tree_nodes_ > 0)
-      controller_->observe_kind(pass_nodes_ > 0, out.n_accepted + 1, n + 1, draft_s + pass_s + (t3 - t2));
+      controller_->observe_kind(out.n_accepted + 1, n + 1, draft_s + pass_s + (t3 - t2));
   } else {
     controller_->observe_plain(pass_s + (t3 - t2));
   }

@@ -16,9 +16,25 @@ void ema(double& acc, double x) { acc = acc < 0 ? x : (1 - kEma) * acc + kEma * 
 
 }  // namespace
 
-KController::KController(const SpecOptions& s, double draft_cost, bool deterministic)
-    : fixed_k_(s.k), k_max_(std::max(1, s.k_max)), deterministic_(deterministic) {
-  if (deterministic_) a_ = 1.0, b_ = kVerifyRowCost, t_draft_ = draft_cost;
+KController::KController(const SpecOptions& s, double draft_cost, bool deterministic, ControllerMemory* memory)
+    : fixed_k_(s.k), k_max_(std::max(1, s.k_max)), deterministic_(deterministic), memory_(memory) {
+  if (deterministic_) {
+    a_ = 1.0, b_ = kVerifyRowCost, t_draft_ = draft_cost;
+    return;
+  }
+  if (!memory_) return;
+  std::lock_guard<std::mutex> lk(memory_->mu);
+  if (!memory_->valid) return;
+  a_ = memory_->a, b_ = memory_->b, t_draft_ = memory_->t_draft, o_ = memory_->o;
+  for (int i = 0; i < kShapes; ++i) rate_[i] = memory_->rate[i];
+}
+
+void KController::save() const {
+  if (deterministic_ || !memory_ || a_ <= 0 || b_ < 0) return;  // sampled, or nothing measured yet
+  std::lock_guard<std::mutex> lk(memory_->mu);
+  memory_->valid = true;
+  memory_->a = a_, memory_->b = b_, memory_->t_draft = t_draft_, memory_->o = o_;
+  for (int i = 0; i < kShapes; ++i) memory_->rate[i] = rate_[i];
 }
 
 int32_t KController::choose() {
@@ -73,21 +89,43 @@ void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, do
 }
 
 int32_t KController::choose_nodes(int32_t tree_nodes) {
-  if (tree_nodes <= 0) return 0;
-  if (fixed_k_ > 0) return tree_nodes;  // a fixed shape: the caller asked for k-deep trees
-  if (rate_[1] < 0) return tree_nodes;  // try each kind once, tree first
-  if (rate_[0] < 0) return 0;
-  const int better = rate_[1] >= rate_[0] ? 1 : 0;
-  if (++kind_steps_ >= kKindProbe) {
-    kind_steps_ = 0;
-    return better ? 0 : tree_nodes;  // probe the other kind
+  probing_ = false;
+  if (tree_nodes <= 0) return shape_ = 0;
+  auto nodes_of = [tree_nodes](int shape) {
+    return shape == 0 ? 0 : std::max<int32_t>(2, tree_nodes >> (kShapes - 1 - shape));
+  };
+  if (fixed_k_ > 0) return shape_ = kShapes - 1, tree_nodes;  // a fixed shape: the caller asked for k-deep trees
+  for (int s : {kShapes - 1, 0, 1, 2})  // each shape once (a shape equal to a wider one's budget is skipped)
+    if (rate_[s] < 0 && (s == 0 || s == kShapes - 1 || nodes_of(s) < nodes_of(s + 1))) return nodes_of(shape_ = s);
+  int best = 0;
+  for (int s = 1; s < kShapes; ++s)
+    if (rate_[s] > rate_[best]) best = s;
+  // a tree slower than plain decoding never runs (but is probed): the chain's k, chosen against
+  // plain decoding by choose(), keeps the never-slower rule
+  const double plain_rate = deterministic_ ? 1.0 : (a_ > 0 ? 1.0 / a_ : 0.0);
+  if (best != 0 && rate_[best] < plain_rate) best = 0;
+  for (int s = 0; s < kShapes; ++s) {
+    if (s == best || rate_[s] < 0) continue;
+    if (gap_[s] <= 0) gap_[s] = kKindProbe;
+    if (++since_[s] >= gap_[s]) {
+      since_[s] = 0;
+      probing_ = true;
+      return nodes_of(shape_ = s);
+    }
   }
-  return better ? tree_nodes : 0;
+  return nodes_of(shape_ = best);
 }
 
-void KController::observe_kind(bool tree, int32_t committed, int32_t rows, double step_s) {
+void KController::observe_kind(int32_t committed, int32_t rows, double step_s) {
   const double cost = deterministic_ ? 1.0 + kVerifyRowCost * std::max(0, rows - 1) : step_s;
-  if (cost > 0) ema(rate_[tree ? 1 : 0], committed / cost);
+  if (cost <= 0) return;
+  ema(rate_[shape_], committed / cost);
+  if (!probing_) return;
+  bool best = true;
+  for (int s = 0; s < kShapes; ++s)
+    if (s != shape_ && rate_[s] > rate_[shape_]) best = false;
+  // still worse: probe it half as often; now the best: it runs, and its interval starts over
+  gap_[shape_] = best ? kKindProbe : std::min(kProbeMax, 2 * gap_[shape_]);
 }
 
 void KController::observe_plain(double pass_s) {

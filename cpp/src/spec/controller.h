@@ -9,32 +9,48 @@
 // (a = 1, b = kVerifyRowCost, t_draft = draft bytes / target bytes) and only alpha is learned.
 // When the measured costs say that even alpha = 1 could not pay, probing stops for good (a probe
 // of a model drafter also costs catching its cache up on the context).
-// Trees (SpecOptions::tree_nodes > 0) or chains: each kind's rate, committed tokens per unit of
-// step cost (greedy: measured seconds of draft + verify; sampled: the fixed model's 1 + kVerifyRowCost
-// per extra row, so the choice depends on seeded events only), is an EMA; the better kind runs and
-// the other is probed every kKindProbe speculative steps (both are tried once first, tree first).
+// Trees (SpecOptions::tree_nodes > 0) or chains: the shapes are a chain and trees of a quarter,
+// half and all of tree_nodes nodes (a verify row costs more the wider the tree, so a small tree
+// can beat both). Each shape's rate, committed tokens per unit of step cost (greedy: measured
+// seconds of draft + verify + acceptance; sampled: the fixed model's 1 + kVerifyRowCost per extra
+// row, so the choice depends on seeded events only), is an EMA; the best runs, and every other
+// shape is probed after kKindProbe speculative steps, an interval that doubles (up to kProbeMax)
+// each time a probe finds that shape still worse, so a losing shape costs little (each is tried
+// once first, the full tree first).
+// A greedy session's measured costs (plain pass, verify row, draft token, step overhead) and
+// shape rates outlive it: the engine keeps the latest finished greedy session's (ControllerMemory)
+// and the next greedy session starts from them instead of re-measuring and re-probing every shape
+// (greedy output never depends on k, so this changes no token). Acceptance is not carried: it
+// depends on the text (a grounded prompt after open chat), and every session starts from the
+// prior. Sampled sessions always start from the fixed model.
 #pragma once
 #include <cstdint>
+#include <mutex>
 
 #include "fastspec/options.h"
 
 namespace fastspec {
 
+struct ControllerMemory;
+
 class KController {
  public:
+  static constexpr int kShapes = 4;  // a chain; trees of tree_nodes / 4, / 2, / 1 nodes
   // draft_cost: a draft token's cost relative to a plain target pass (bytes ratio; 0 for n-gram).
-  KController(const SpecOptions& s, double draft_cost, bool deterministic);
+  // memory: the engine's; a greedy controller starts from it and save() writes it back.
+  KController(const SpecOptions& s, double draft_cost, bool deterministic, ControllerMemory* memory = nullptr);
+  void save() const;  // a greedy controller's measurements -> the memory (a sampled one: nothing)
   int32_t choose();  // 0 = plain step
   // One speculative step: k drafts proposed, n accepted, its draft and verify times.
   // rows: the verify pass's rows (k + 1 for a chain; a tree: its nodes + 1); overhead_s: the
   // rest of the step (the drafter catching up on accepted rows, acceptance), paid once per step.
   void observe_spec(int32_t k, int32_t n_accepted, double draft_s, double verify_s, int32_t rows,
                     double overhead_s = 0.0);
-  // The node budget of the next proposal: tree_nodes (a tree) or 0 (a chain). With a fixed k,
-  // always tree_nodes; adaptive: whichever kind has the better measured rate (the other probed).
+  // The node budget of the next proposal: 0 (a chain) or a tree's node count <= tree_nodes. With
+  // a fixed k, always tree_nodes; adaptive: the shape with the best measured rate (others probed).
   int32_t choose_nodes(int32_t tree_nodes);
-  // One speculative step of the kind choose_nodes picked: tokens committed, verify rows, seconds.
-  void observe_kind(bool tree, int32_t committed, int32_t rows, double step_s);
+  // One speculative step of the shape choose_nodes last picked: tokens committed, verify rows, seconds.
+  void observe_kind(int32_t committed, int32_t rows, double step_s);
   void observe_plain(double pass_s);
   double alpha() const { return alpha_; }
 
@@ -47,8 +63,19 @@ class KController {
   double o_ = 0;              // per speculative step, beyond drafts and verify (s)
   int64_t plain_streak_ = 0, probe_every_ = 8;
   bool hopeless_ = false;     // drafting costs too much to pay even if every draft were accepted
-  double rate_[2] = {-1, -1};  // committed tokens per unit step cost: [chain, tree]
-  int64_t kind_steps_ = 0;     // speculative steps since the last probe of the other kind
+  friend struct ControllerMemory;
+  ControllerMemory* memory_ = nullptr;
+  double rate_[kShapes] = {-1, -1, -1, -1};  // committed tokens per unit step cost, per shape
+  int64_t since_[kShapes] = {}, gap_[kShapes] = {};  // speculative steps since its last probe; probe interval
+  int shape_ = 0;           // the shape of the step in flight
+  bool probing_ = false;    // that step probes a shape other than the best
+};
+
+struct ControllerMemory {
+  std::mutex mu;
+  bool valid = false;
+  double a = 0, b = 0, t_draft = 0, o = 0;
+  double rate[KController::kShapes] = {};
 };
 
 }  // namespace fastspec

@@ -74,4 +74,8 @@ std::unique_ptr<Drafter> make_eagle_drafter(const EagleHead& head, const Transfo
 // Medusa heads (model/medusa_head.h): K tokens at once from the last committed feature.
 std::unique_ptr<Drafter> make_medusa_drafter(const MedusaHead& head, Backend& backend, const SpecOptions& spec);
 
+// SpecOptions::lookup_min > 0: prompt lookup (suffixes of lookup_min .. max(lookup_min, ngram_max)
+// tokens) proposes when it finds a match; `model` (a draft model or head) proposes otherwise.
+std::unique_ptr<Drafter> make_lookup_first_drafter(const SpecOptions& spec, std::unique_ptr<Drafter> model);
+
 }  // namespace fastspec
