@@ -210,14 +210,16 @@ def test_eagle_drafts_read_the_true_features(target, eagle, tmp_path):
     assert checked >= 5
 
 
-@pytest.mark.parametrize("kind", ["eagle", "medusa"])
+@pytest.mark.parametrize("kind", ["eagle", "medusa", "eagle-lookup"])
 def test_audit_with_heads(target, eagle, medusa, kind, capsys):
     """`fastspec audit` with a head: greedy identity and the chi-square on the first step."""
     from fastspec import cli
 
-    head = (eagle if kind == "eagle" else medusa)[0]
+    head = (eagle if kind.startswith("eagle") else medusa)[0]
+    lookup = ["--lookup-min", "1"] if kind.endswith("-lookup") else []
     rc = cli.main(["audit", str(target), "--draft", str(head), "--k", "2", "--prompts", "2", "--samples", "400",
-                   "--max-tokens", "24", "--threads", "1", "--context", "256"])
+                   "--max-tokens", "24", "--threads", "1", "--context", "256", *lookup])
     out = capsys.readouterr().out
     assert rc == 0 and "verdict: PASS" in out, out
+    assert ("prompt lookup first" in out) == bool(lookup), out
     assert "chi-square" in out

@@ -246,9 +246,10 @@ def _tok_repr(eng, t: int) -> str:
 def run_audit(model: str, draft: str, *, k: Optional[int] = None, prompts: int = 4, samples: int = 1000,
               max_tokens: int = 64, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
               alpha: float = 1e-3, seed: int = 0, threads: Optional[int] = None, context: int = 2048,
-              tree_nodes: int = 0, out: Callable[[str], None] = print) -> AuditResult:
+              tree_nodes: int = 0, lookup_min: int = 0, out: Callable[[str], None] = print) -> AuditResult:
     """Runs both checks; prints a report line by line through `out`; returns the figures.
-    tree_nodes > 0: the n-gram drafter proposes token trees (Engine's tree_nodes)."""
+    tree_nodes > 0: the drafter proposes token trees (Engine's tree_nodes); lookup_min > 0: prompt
+    lookup first, the draft model or head elsewhere (Engine's lookup_min)."""
     from .engine import Engine
 
     if prompts < 0 or samples < 0:
@@ -262,10 +263,12 @@ def run_audit(model: str, draft: str, *, k: Optional[int] = None, prompts: int =
         out(s)
 
     plain = Engine(model, threads=threads, context=context)
-    spec = Engine(model, draft=draft, k=k, threads=threads, context=context, tree_nodes=tree_nodes)
+    spec = Engine(model, draft=draft, k=k, threads=threads, context=context, tree_nodes=tree_nodes,
+                  lookup_min=lookup_min)
     say(f"fastspec audit: target {plain.path}")
     say(f"                draft  {draft} (k {'adaptive' if k is None else k}"
-        f"{f', trees of <= {tree_nodes} nodes' if tree_nodes else ''})")
+        f"{f', trees of <= {tree_nodes} nodes' if tree_nodes else ''}"
+        f"{f', prompt lookup first (>= {lookup_min} tokens)' if lookup_min else ''})")
     drafted = accepted = 0
 
     # 1. greedy identity
@@ -309,7 +312,7 @@ def run_audit(model: str, draft: str, *, k: Optional[int] = None, prompts: int =
     if samples:
         ks = k if k is not None else SAMPLED_K  # a fixed k, so the first decode step drafts
         sampler = spec if k is not None else Engine(model, draft=draft, k=ks, threads=threads, context=context,
-                                                    tree_nodes=tree_nodes)
+                                                    tree_nodes=tree_nodes, lookup_min=lookup_min)
         ids = plain.tokenize(SAMPLING_PROMPT)
         stop_ids = sorted(plain.tokenizer.eos_ids)
         counts: Dict[int, Dict[Hashable, int]] = {}

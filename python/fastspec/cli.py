@@ -122,7 +122,7 @@ def _cmd_audit(args) -> int:
     res = run_audit(args.model, args.draft, k=args.k, prompts=args.prompts, samples=args.samples,
                     max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k,
                     top_p=args.top_p, alpha=args.alpha, seed=args.seed, threads=args.threads,
-                    context=args.context, tree_nodes=args.tree_nodes)
+                    context=args.context, tree_nodes=args.tree_nodes, lookup_min=args.lookup_min)
     return 0 if res.passed else 1
 
 
@@ -235,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("model", help="target: path or known name")
     pa.add_argument("--draft", required=True, help='"ngram" or a draft model path/name')
     pa.add_argument("--k", type=int, default=None, help="fixed draft length (default: adaptive)")
-    pa.add_argument("--tree-nodes", type=int, default=0, help="with --draft ngram: token trees (default 0: chains)")
+    pa.add_argument("--tree-nodes", type=int, default=0, help="token trees of up to this many nodes (default 0: chains)")
+    pa.add_argument("--lookup-min", type=int, default=0,
+                    help="with a draft model or head: prompt lookup first where the last N+ tokens occurred earlier")
     pa.add_argument("--prompts", type=int, default=4, help="built-in prompts for the greedy check (default 4, at most 8)")
     pa.add_argument("--samples", type=int, default=1000, help="sampled runs for the chi-square check (default 1000)")
     pa.add_argument("--max-tokens", "-n", type=int, default=64, help="greedy tokens per prompt (default 64)")
