@@ -16,6 +16,7 @@ import tiny_models as tm
 from fastspec import _core
 
 from head_files import CFG, D, HD, NH, NKV, VOCAB_IDS
+from reference.ngram import proposal
 from test_reference import tokens
 
 
@@ -127,21 +128,6 @@ def test_greedy_identity_with_heads(target, eagle, medusa, kind, k):
         assert again.stats["drafted"] > 0 or k is None
 
 
-def _lookup(ctx, n_min, n_max, k):
-    """The n-gram drafter's chain (spec/ngram_drafter.cpp): the most recent earlier match of the
-    longest suffix (n_max .. n_min tokens) and what followed it, copied on through itself."""
-    L = len(ctx)
-    for n in range(min(n_max, L - 1), n_min - 1, -1):
-        for j in range(L - n - 1, -1, -1):
-            if ctx[j:j + n] == ctx[L - n:]:
-                out = []
-                while len(out) < k:
-                    t = j + n + len(out)
-                    out.append(ctx[t] if t < L else out[t - L])
-                return out
-    return []
-
-
 def test_lookup_first_drafts_copies_where_they_exist(target, eagle, tmp_path):
     """lookup_min: each proposal is prompt lookup's chain where the context's last lookup_min+ tokens
     occurred earlier, else the head's drafts; both happen in one generation (lookup_min 1: over 320
@@ -155,7 +141,7 @@ def test_lookup_first_drafts_copies_where_they_exist(target, eagle, tmp_path):
         rec = json.loads(line)
         if rec["k"] <= 0:
             continue
-        want = _lookup(seq[:rec["position"]], 1, 4, rec["k"])
+        want = proposal(seq[:rec["position"]], rec["k"], 1, 4)  # the n-gram drafter's own rule
         if want:
             assert rec["proposed"] == want, rec
             copied += 1

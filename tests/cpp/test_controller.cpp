@@ -84,7 +84,7 @@ void greedy_memory_carries_over() {
     CHECK(n.first_tree_step >= 0 && n.first_tree_step <= 3);  // the full tree is tried first
     fresh.save();
   }
-  CHECK(mem.valid && mem.a > 0.99 && mem.a < 1.01);
+  CHECK(mem.valid && mem.costs.a > 0.99 && mem.costs.a < 1.01);
   KController next(adaptive(24), 0.01, false, &mem);
   CHECK(next.choose() > 0);  // costs known: it speculates at once
   const Counts n = simulate(next, 12, 4.0, 24);

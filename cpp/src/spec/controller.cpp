@@ -19,43 +19,40 @@ void ema(double& acc, double x) { acc = acc < 0 ? x : (1 - kEma) * acc + kEma * 
 KController::KController(const SpecOptions& s, double draft_cost, bool deterministic, ControllerMemory* memory)
     : fixed_k_(s.k), k_max_(std::max(1, s.k_max)), deterministic_(deterministic), memory_(memory) {
   if (deterministic_) {
-    a_ = 1.0, b_ = kVerifyRowCost, t_draft_ = draft_cost;
+    c_.a = 1.0, c_.b = kVerifyRowCost, c_.t_draft = draft_cost;
     return;
   }
   if (!memory_) return;
   std::lock_guard<std::mutex> lk(memory_->mu);
-  if (!memory_->valid) return;
-  a_ = memory_->a, b_ = memory_->b, t_draft_ = memory_->t_draft, o_ = memory_->o;
-  for (int i = 0; i < kShapes; ++i) rate_[i] = memory_->rate[i];
+  if (memory_->valid) c_ = memory_->costs;
 }
 
 void KController::save() const {
-  if (deterministic_ || !memory_ || a_ <= 0 || b_ < 0) return;  // sampled, or nothing measured yet
+  if (deterministic_ || !memory_ || c_.a <= 0 || c_.b < 0) return;  // sampled, or nothing measured yet
   std::lock_guard<std::mutex> lk(memory_->mu);
   memory_->valid = true;
-  memory_->a = a_, memory_->b = b_, memory_->t_draft = t_draft_, memory_->o = o_;
-  for (int i = 0; i < kShapes; ++i) memory_->rate[i] = rate_[i];
+  memory_->costs = c_;
 }
 
 int32_t KController::choose() {
   if (fixed_k_ > 0) return fixed_k_;
-  if (a_ <= 0) return 0;                      // measure one plain pass first
-  if (b_ < 0) return std::min(4, k_max_);     // then one speculative step to measure verify cost
+  if (c_.a <= 0) return 0;                      // measure one plain pass first
+  if (c_.b < 0) return std::min(4, k_max_);     // then one speculative step to measure verify cost
   if (hopeless_) return 0;
-  const double plain_rate = 1.0 / a_;
+  const double plain_rate = 1.0 / c_.a;
   auto best_for = [&](double alpha, double* best_rate) {
     int32_t best_k = 0;
     *best_rate = plain_rate * kMargin;
     for (int32_t k = 1; k <= k_max_; ++k) {
       const double expected = 1.0 + (alpha >= 1.0 ? k : alpha * (1.0 - std::pow(alpha, k)) / (1.0 - alpha));
-      const double rate = expected / (k * std::max(0.0, t_draft_) + a_ + b_ * k + o_);
+      const double rate = expected / (k * std::max(0.0, c_.t_draft) + c_.a + c_.b * k + c_.o);
       if (rate > *best_rate) *best_rate = rate, best_k = k;
     }
     return best_k;
   };
   double best_rate;
   const int32_t best_k = best_for(alpha_, &best_rate);
-  if (best_k == 0 && !deterministic_ && t_draft_ >= 0 && best_for(1.0, &best_rate) == 0) {
+  if (best_k == 0 && !deterministic_ && c_.t_draft >= 0 && best_for(1.0, &best_rate) == 0) {
     hopeless_ = true;
     return 0;
   }
@@ -80,12 +77,12 @@ void KController::observe_spec(int32_t k, int32_t n_accepted, double draft_s, do
   if (trials > 0) alpha_ = (1 - kEma) * alpha_ + kEma * (n_accepted / trials);
   alpha_ = std::min(0.99, std::max(0.01, alpha_));
   if (deterministic_) return;
-  ema(t_draft_, draft_s / k);
-  if (a_ > 0) ema(b_, std::max(0.0, (verify_s - a_) / std::max(1, rows - 1)));
+  ema(c_.t_draft, draft_s / k);
+  if (c_.a > 0) ema(c_.b, std::max(0.0, (verify_s - c_.a) / std::max(1, rows - 1)));
   // a catch-up longer than two plain passes is a one-off (the prompt's rows after a prefill), not a
   // per-step cost
-  if (a_ > 0) overhead_s = std::min(overhead_s, 2 * a_);
-  o_ = (1 - kEma) * o_ + kEma * std::max(0.0, overhead_s);
+  if (c_.a > 0) overhead_s = std::min(overhead_s, 2 * c_.a);
+  c_.o = (1 - kEma) * c_.o + kEma * std::max(0.0, overhead_s);
 }
 
 int32_t KController::choose_nodes(int32_t tree_nodes) {
@@ -96,16 +93,16 @@ int32_t KController::choose_nodes(int32_t tree_nodes) {
   };
   if (fixed_k_ > 0) return shape_ = kShapes - 1, tree_nodes;  // a fixed shape: the caller asked for k-deep trees
   for (int s : {kShapes - 1, 0, 1, 2})  // each shape once (a shape equal to a wider one's budget is skipped)
-    if (rate_[s] < 0 && (s == 0 || s == kShapes - 1 || nodes_of(s) < nodes_of(s + 1))) return nodes_of(shape_ = s);
+    if (c_.rate[s] < 0 && (s == 0 || s == kShapes - 1 || nodes_of(s) < nodes_of(s + 1))) return nodes_of(shape_ = s);
   int best = 0;
   for (int s = 1; s < kShapes; ++s)
-    if (rate_[s] > rate_[best]) best = s;
+    if (c_.rate[s] > c_.rate[best]) best = s;
   // a tree slower than plain decoding never runs (but is probed): the chain's k, chosen against
   // plain decoding by choose(), keeps the never-slower rule
-  const double plain_rate = deterministic_ ? 1.0 : (a_ > 0 ? 1.0 / a_ : 0.0);
-  if (best != 0 && rate_[best] < plain_rate) best = 0;
+  const double plain_rate = deterministic_ ? 1.0 : (c_.a > 0 ? 1.0 / c_.a : 0.0);
+  if (best != 0 && c_.rate[best] < plain_rate) best = 0;
   for (int s = 0; s < kShapes; ++s) {
-    if (s == best || rate_[s] < 0) continue;
+    if (s == best || c_.rate[s] < 0) continue;
     if (gap_[s] <= 0) gap_[s] = kKindProbe;
     if (++since_[s] >= gap_[s]) {
       since_[s] = 0;
@@ -119,17 +116,17 @@ int32_t KController::choose_nodes(int32_t tree_nodes) {
 void KController::observe_kind(int32_t committed, int32_t rows, double step_s) {
   const double cost = deterministic_ ? 1.0 + kVerifyRowCost * std::max(0, rows - 1) : step_s;
   if (cost <= 0) return;
-  ema(rate_[shape_], committed / cost);
+  ema(c_.rate[shape_], committed / cost);
   if (!probing_) return;
   bool best = true;
   for (int s = 0; s < kShapes; ++s)
-    if (s != shape_ && rate_[s] > rate_[shape_]) best = false;
+    if (s != shape_ && c_.rate[s] > c_.rate[shape_]) best = false;
   // still worse: probe it half as often; now the best: it runs, and its interval starts over
   gap_[shape_] = best ? kKindProbe : std::min(kProbeMax, 2 * gap_[shape_]);
 }
 
 void KController::observe_plain(double pass_s) {
-  if (!deterministic_) ema(a_, pass_s);
+  if (!deterministic_) ema(c_.a, pass_s);
 }
 
 }  // namespace fastspec

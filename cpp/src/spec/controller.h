@@ -36,6 +36,13 @@ struct ControllerMemory;
 class KController {
  public:
   static constexpr int kShapes = 4;  // a chain; trees of tree_nodes / 4, / 2, / 1 nodes
+  // What a greedy session measures (-1: not yet), and what ControllerMemory carries to the next.
+  struct Costs {
+    double a = -1, b = -1;  // plain pass; extra cost per verify row (s)
+    double t_draft = -1;    // per drafted token (s)
+    double o = 0;           // per speculative step, beyond drafts and verify (s)
+    double rate[kShapes] = {-1, -1, -1, -1};  // committed tokens per unit step cost, per shape
+  };
   // draft_cost: a draft token's cost relative to a plain target pass (bytes ratio; 0 for n-gram).
   // memory: the engine's; a greedy controller starts from it and save() writes it back.
   KController(const SpecOptions& s, double draft_cost, bool deterministic, ControllerMemory* memory = nullptr);
@@ -58,14 +65,10 @@ class KController {
   int32_t fixed_k_, k_max_;
   bool deterministic_;
   double alpha_ = 0.6;        // prior acceptance
-  double a_ = -1, b_ = -1;    // plain pass; extra cost per verify row (s)
-  double t_draft_ = -1;       // per drafted token (s)
-  double o_ = 0;              // per speculative step, beyond drafts and verify (s)
+  Costs c_;
   int64_t plain_streak_ = 0, probe_every_ = 8;
   bool hopeless_ = false;     // drafting costs too much to pay even if every draft were accepted
-  friend struct ControllerMemory;
   ControllerMemory* memory_ = nullptr;
-  double rate_[kShapes] = {-1, -1, -1, -1};  // committed tokens per unit step cost, per shape
   int64_t since_[kShapes] = {}, gap_[kShapes] = {};  // speculative steps since its last probe; probe interval
   int shape_ = 0;           // the shape of the step in flight
   bool probing_ = false;    // that step probes a shape other than the best
@@ -74,8 +77,7 @@ class KController {
 struct ControllerMemory {
   std::mutex mu;
   bool valid = false;
-  double a = 0, b = 0, t_draft = 0, o = 0;
-  double rate[KController::kShapes] = {};
+  KController::Costs costs;
 };
 
 }  // namespace fastspec
