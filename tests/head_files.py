@@ -14,23 +14,27 @@ HD = D // NH
 VOCAB_IDS = sorted(np.random.default_rng(5).choice(320, 200, replace=False).tolist())
 
 
-def _common(w, kind, target, vocab_ids, feature_layer):
+def _common(w, kind, target, vocab_ids, feature_layer, feature_layers=None):
     sha, vh = _core.target_tie(str(target))
     w.add_string("fastspec.head.kind", kind)
     w.add_string("fastspec.head.target_sha256", sha)
     w.add_string("fastspec.head.vocab_hash", vh)
     w.add_string("fastspec.head.target_name", str(target).rsplit("/", 1)[-1])
     w.add_uint32("fastspec.head.feature_layer", int(feature_layer))
+    if feature_layers is not None:
+        w.add_array("fastspec.head.feature_layers", [int(x) for x in feature_layers])
     w.add_array("fastspec.head.vocab_ids", [int(i) for i in vocab_ids])
 
 
-def eagle_weights(d, n_heads, n_kv, hd, ff, v_sub, seed=0, w_sub=None):
+def eagle_weights(d, n_heads, n_kv, hd, ff, v_sub, seed=0, w_sub=None, n_feat=1):
     rng = np.random.default_rng(seed)
 
     def mat(o, i, gain=1.0):
         return (rng.standard_normal((o, i)) * gain / np.sqrt(i)).astype(np.float32)
 
+    extra = {"fastspec_eagle.feat.weight": mat(d, n_feat * d)} if n_feat > 1 else {}
     return {
+        **extra,
         "token_embd.weight": mat(v_sub, d, 4.0) if w_sub is None else np.asarray(w_sub, np.float32),
         "output_norm.weight": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32),
         "blk.0.attn_norm.weight": (1 + 0.1 * rng.standard_normal(d)).astype(np.float32),
@@ -42,13 +46,15 @@ def eagle_weights(d, n_heads, n_kv, hd, ff, v_sub, seed=0, w_sub=None):
     }
 
 
-def write_eagle_head(path, target, cfg, vocab_ids, seed=0, feature_layer=None, weights=None, eps=1e-5, theta=10000.0):
-    """An EAGLE head for target (a tiny model of HF config cfg); returns its weights."""
+def write_eagle_head(path, target, cfg, vocab_ids, seed=0, feature_layer=None, weights=None, eps=1e-5, theta=10000.0,
+                     feature_layers=None):
+    """An EAGLE head for target (a tiny model of HF config cfg); returns its weights. feature_layers:
+    an EAGLE-3 head's target states (written as metadata; with several, a random W_feat)."""
     import gguf
     d, nh, nkv = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or d // nh
     ff = cfg["intermediate_size"]
-    wts = weights or eagle_weights(d, nh, nkv, hd, ff, len(vocab_ids), seed)
+    wts = weights or eagle_weights(d, nh, nkv, hd, ff, len(vocab_ids), seed, n_feat=len(feature_layers or [0]))
     a = "fastspec-eagle"
     w = gguf.GGUFWriter(str(path), a)
     w.add_string("general.name", "test EAGLE head")
@@ -58,7 +64,8 @@ def write_eagle_head(path, target, cfg, vocab_ids, seed=0, feature_layer=None, w
         w.add_uint32(f"{a}.{k}", v)
     w.add_float32(f"{a}.rope.freq_base", theta)
     w.add_float32(f"{a}.attention.layer_norm_rms_epsilon", eps)
-    _common(w, "eagle", target, vocab_ids, cfg["num_hidden_layers"] if feature_layer is None else feature_layer)
+    last = cfg["num_hidden_layers"] if feature_layer is None else feature_layer
+    _common(w, "eagle", target, vocab_ids, last, feature_layers)
     for name, t in wts.items():
         w.add_tensor(name, t)
     w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
@@ -99,8 +106,14 @@ def _rope(x, pos, theta):  # x [T, h, hd], rotate-half
     return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], -1)
 
 
+def eagle_reduce(W, states):
+    """F [T, d] of an EAGLE-3 head from the target's states [T, n_feat * d] (F itself for n_feat 1)."""
+    Wf = W.get("fastspec_eagle.feat.weight")
+    return states if Wf is None else states.astype(np.float64) @ Wf.T
+
+
 def eagle_ref(W, emb, feat, nh, nkv, hd, eps=1e-5, theta=10000.0):
-    """(logits [T, V_sub], g [T, d]) of rows 0..T-1 (float64)."""
+    """(logits [T, V_sub], g [T, d]) of rows 0..T-1 (float64); feat: F_t (eagle_reduce's)."""
     T = emb.shape[0]
     x = np.concatenate([emb, feat], 1).astype(np.float64) @ W["fastspec_eagle.fc.weight"].T + W["fastspec_eagle.fc.bias"]
     h = _rms(x, W["blk.0.attn_norm.weight"], eps)

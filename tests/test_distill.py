@@ -35,17 +35,17 @@ def target(tmp_path_factory):
     return p
 
 
-def _random_eagle(seed=0):
+def _random_eagle(seed=0, n_feat=1):
     torch.manual_seed(seed)
     shape = heads.EagleShape(D, NH, NKV, HD, CFG["intermediate_size"], len(VOCAB_IDS), eps=1e-5, theta=10000.0)
-    h = heads.EagleHead(shape, torch.randn(len(VOCAB_IDS), D))
+    h = heads.EagleHead(shape, torch.randn(len(VOCAB_IDS), D), n_feat=n_feat)
     with torch.no_grad():  # away from the identity-like init: every weight matters
         for p in h.parameters():
             p.add_(0.3 * torch.randn_like(p))
     return h.eval()
 
 
-def _write(h, path, target, kind="eagle", dtype="f32"):
+def _write(h, path, target, kind="eagle", dtype="f32", feature_layers=()):
     if kind == "eagle":
         s = h.shape
         keys = {"block_count": 1, "embedding_length": s.d, "feed_forward_length": s.ff, "attention.head_count": s.n_heads,
@@ -55,7 +55,8 @@ def _write(h, path, target, kind="eagle", dtype="f32"):
     else:
         keys = {"embedding_length": D, "vocab_size": len(VOCAB_IDS), "head_count": h.w.shape[0], "context_length": 256}
     head_gguf.write(path, kind=kind, target=target, tensors=heads.named_matrices(h), vocab_ids=VOCAB_IDS,
-                    feature_layer=CFG["num_hidden_layers"], dtype=dtype, arch_keys=keys, train={"tokens": 5})
+                    feature_layer=CFG["num_hidden_layers"], dtype=dtype, arch_keys=keys, train={"tokens": 5},
+                    feature_layers=feature_layers)
 
 
 def test_torch_eagle_equals_core_and_round_trips(target, tmp_path):
@@ -75,6 +76,30 @@ def test_torch_eagle_equals_core_and_round_trips(target, tmp_path):
     np.testing.assert_array_equal(again_l.numpy(), want_l.numpy())
     assert back.meta["fastspec.head.train_tokens"] == 5
     assert _core.DraftHead(str(path)).vocab_ids == VOCAB_IDS
+
+
+def test_torch_eagle3_equals_core_and_round_trips(target, tmp_path):
+    """An EAGLE-3 head (W_feat over three target states per row): torch, the core and load_head agree."""
+    layers = [0, 1, CFG["num_hidden_layers"]]
+    h = _random_eagle(5, n_feat=len(layers))
+    path = tmp_path / "e3.gguf"
+    _write(h, path, target, feature_layers=layers)
+    rng = np.random.default_rng(1)
+    emb = rng.standard_normal((17, D)).astype(np.float32)
+    states = rng.standard_normal((17, 3 * D)).astype(np.float32)
+    core = _core.DraftHead(str(path))
+    assert core.feature_layers == layers
+    got_l, got_g = core.forward(emb, states)
+    with torch.no_grad():
+        want_l, want_g = h(torch.from_numpy(emb)[None], torch.from_numpy(states)[None])
+        back = heads.load_head(str(path))
+        again_l, _ = back(torch.from_numpy(emb)[None], torch.from_numpy(states)[None])
+    assert back.n_feat == 3
+    np.testing.assert_allclose(got_l, want_l[0].numpy(), atol=2e-4, rtol=1e-4)
+    np.testing.assert_allclose(got_g, want_g[0].numpy(), atol=2e-4, rtol=1e-4)
+    np.testing.assert_array_equal(again_l.numpy(), want_l.numpy())
+    with pytest.raises(ValueError, match="must ascend"):
+        _write(h, tmp_path / "bad.gguf", target, feature_layers=[1, 0, CFG["num_hidden_layers"]])
 
 
 def test_unrolled_steps_are_the_drafters_rows(target, tmp_path):
@@ -147,21 +172,24 @@ def _acceptance(target, draft, prompts):
     return acc / max(1, drafted)
 
 
-@pytest.mark.parametrize("kind", ["eagle", "medusa"])
-def test_head_trained_in_seconds_drafts_better_and_resumes(target, tmp_path, kind):
-    from fastspec.distill import distill
+@pytest.mark.parametrize("variant", ["eagle", "medusa", "eagle3"])
+def test_head_trained_in_seconds_drafts_better_and_resumes(target, tmp_path, variant):
+    from fastspec.distill import distill, feature_layers
 
+    kind = "medusa" if variant == "medusa" else "eagle"
+    features = "eagle3" if variant == "eagle3" else "last"
     prompts = _prompts(tmp_path / "p.txt")
     out = tmp_path / f"{kind}.gguf"
     work = tmp_path / "work"
     lines = []
     s = distill(str(target), str(out), kind=kind, minutes=0.25, prompts=prompts, max_new=40, work_dir=str(work),
                 dtype="f32", vocab=200, threads=1, medusa_heads=3, steps=2, data_fraction=0.3, lr=3e-3,
-                progress=lines.append)
+                features=features, progress=lines.append)
     assert s["steps"] > 3 and s["train_tokens"] > 1000 and np.isfinite(s["loss"])
     assert any("ETA" in ln for ln in lines) and any(ln.startswith("train:") for ln in lines)
     head = _core.DraftHead(str(out))
     assert head.kind == kind and len(head.vocab_ids) == 200
+    assert head.feature_layers == feature_layers(features, CFG["num_hidden_layers"])
     head.check_target(str(target))  # tied to its target
     # an untrained head of the same shape, for comparison
     untrained = tmp_path / "untrained.gguf"
@@ -178,10 +206,15 @@ def test_head_trained_in_seconds_drafts_better_and_resumes(target, tmp_path, kin
     lines2 = []
     s2 = distill(str(target), str(out), kind=kind, minutes=0.3, prompts=prompts, max_new=40, work_dir=str(work),
                  dtype="f32", vocab=200, threads=1, medusa_heads=3, steps=2, data_fraction=0.01, lr=3e-3,
-                 progress=lines2.append)
+                 features=features, progress=lines2.append)
     assert any("resumed at step" in ln for ln in lines2)
     assert s2["steps"] > s["steps"] and set(shards) <= set(data.shards(str(work)))
-    assert json.load(open(work / kind / "vocab.json")) == head.vocab_ids
+    sub_dir = kind if features == "last" else f"{kind}-{features}"
+    assert json.load(open(work / sub_dir / "vocab.json")) == head.vocab_ids
+    if variant == "eagle3":  # this work dir's data holds three states: a one-state EAGLE head needs another
+        with pytest.raises(ValueError, match="records target states"):
+            distill(str(target), str(out), kind="eagle", minutes=0.3, prompts=prompts, work_dir=str(work),
+                    progress=lambda s: None)
 
 
 def test_work_dir_of_another_target_is_refused(target, tmp_path):

@@ -33,6 +33,16 @@ def eagle(target):
     return p, hf.write_eagle_head(p, target, CFG, VOCAB_IDS, seed=2)
 
 
+# an EAGLE-3 head: three target states per position (low, mid, high), reduced by W_feat
+FL3 = [0, 1, CFG["num_hidden_layers"]]
+
+
+@pytest.fixture(scope="module")
+def eagle3(target):
+    p = target.parent / "eagle3.gguf"
+    return p, hf.write_eagle_head(p, target, CFG, VOCAB_IDS, seed=6, feature_layers=FL3)
+
+
 @pytest.fixture(scope="module")
 def medusa(target):
     p = target.parent / "medusa.gguf"
@@ -67,6 +77,21 @@ def test_eagle_head_matches_numpy(eagle, T):
     np.testing.assert_allclose(logits, want_l, atol=1e-3, rtol=0)
 
 
+def test_eagle3_head_matches_numpy(eagle3):
+    path, W = eagle3
+    rng = np.random.default_rng(3)
+    emb = rng.standard_normal((13, D)).astype(np.float32)
+    states = rng.standard_normal((13, 3 * D)).astype(np.float32)  # [s_low | s_mid | s_high] per row
+    head = _core.DraftHead(str(path), threads=2, precision="f32")
+    assert head.feature_layers == FL3 and head.feature_layer == FL3[-1]
+    logits, g = head.forward(emb, states)
+    want_l, want_g = hf.eagle_ref(W, emb, hf.eagle_reduce(W, states), NH, NKV, HD)
+    np.testing.assert_allclose(g, want_g, atol=2e-4, rtol=0)
+    np.testing.assert_allclose(logits, want_l, atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match=rf"feat must be float32 \[T, {3 * D}\]"):
+        head.forward(emb, states[:, :D])  # one state per row is not what this head reads
+
+
 def test_medusa_head_matches_numpy(medusa):
     path, W = medusa
     feat = np.random.default_rng(0).standard_normal((7, D)).astype(np.float32)
@@ -98,6 +123,16 @@ def test_malformed_head_metadata(target, tmp_path):
     hf.write_eagle_head(p, target, CFG, VOCAB_IDS[::-1], seed=2)  # descending ids
     with pytest.raises(fastspec.FormatError, match="ascending"):
         _core.DraftHead(str(p))
+    hf.write_eagle_head(p, target, CFG, VOCAB_IDS, seed=2, feature_layers=[0, 1])  # does not end with feature_layer
+    with pytest.raises(fastspec.FormatError, match="feature_layers ends with 1"):
+        _core.DraftHead(str(p))
+    W = hf.eagle_weights(D, NH, NKV, HD, CFG["intermediate_size"], len(VOCAB_IDS), seed=2)  # no W_feat
+    hf.write_eagle_head(p, target, CFG, VOCAB_IDS, weights=W, feature_layers=FL3)
+    with pytest.raises(fastspec.ModelError, match="fastspec_eagle.feat.weight"):
+        _core.DraftHead(str(p))
+    hf.write_eagle_head(p, target, CFG, VOCAB_IDS, seed=2, feature_layer=9, feature_layers=[0, 9])
+    with pytest.raises(fastspec.ModelError, match="reads hidden state 9"):
+        fastspec.Engine(target, draft=str(p), threads=1)
 
 
 def _engine(target, draft, **kw):
@@ -105,10 +140,11 @@ def _engine(target, draft, **kw):
                            kv_type="f32", context=256, **kw)
 
 
-@pytest.mark.parametrize("kind", ["eagle", "medusa", "eagle-tree", "medusa-tree", "eagle-lookup", "medusa-lookup-tree"])
+@pytest.mark.parametrize("kind", ["eagle", "medusa", "eagle-tree", "medusa-tree", "eagle-lookup", "medusa-lookup-tree",
+                                  "eagle3", "eagle3-tree"])
 @pytest.mark.parametrize("k", [None, 3])
-def test_greedy_identity_with_heads(target, eagle, medusa, kind, k):
-    head = eagle[0] if kind.startswith("eagle") else medusa[0]
+def test_greedy_identity_with_heads(target, eagle, eagle3, medusa, kind, k):
+    head = (eagle3 if kind.startswith("eagle3") else eagle if kind.startswith("eagle") else medusa)[0]
     kw = dict(k=k, draft_min_prob=0.0, tree_nodes=12 if kind.endswith("-tree") else 0,
               lookup_min=2 if "-lookup" in kind else 0)
     plain = _engine(target, None)
@@ -151,6 +187,47 @@ def test_lookup_first_drafts_copies_where_they_exist(target, eagle, tmp_path):
     assert copied > 0 and headed > 0, (copied, headed)
 
 
+@pytest.mark.parametrize("kind", ["eagle-lookup-tree", "medusa-tree"])
+def test_scheduler_with_heads_gives_each_request_its_alone_tokens(target, eagle, medusa, kind):
+    """`fastspec serve --draft HEAD --tree-nodes N --lookup-min M`: requests batched by the scheduler
+    (continuous batching: each session's head drafts its own tree) get exactly the tokens they get
+    alone, greedy and seeded sampling."""
+    head = eagle[0] if kind.startswith("eagle") else medusa[0]
+    eng = _engine(target, head, draft_min_prob=0.0, tree_nodes=12, lookup_min=2 if "lookup" in kind else 0)
+    prompts = [tokens(CFG, 5 + 7 * i, seed=10 + i) for i in range(6)]
+
+    def sampling(i):
+        s = _core.SamplingOptions()
+        s.max_tokens = 24 + i
+        if i % 2:
+            s.temperature, s.top_p, s.seed = 0.8, 0.9, 40 + i
+        return s
+
+    want = []
+    for i, p in enumerate(prompts):
+        s = eng._core.start(p, sampling(i), [], True)
+        out = []
+        while not s.finished:
+            out += list(s.step())
+        want.append(out)
+    opts = _core.SchedulerOptions()
+    opts.max_sequences, opts.prefix_cache_mb = 4, 0
+    sched = _core.Scheduler(eng._core, opts)
+    try:
+        reqs = [sched.submit(p, sampling(i), []) for i, p in enumerate(prompts)]
+        got = []
+        for r in reqs:
+            out = []
+            while not r.finished:
+                out += r.next(60.0)
+            got.append(out)
+        assert got == want
+        st = sched.stats
+        assert st["finished"] == 6 and st["rounds"] < sum(len(w) for w in want)
+    finally:
+        sched.close()
+
+
 def test_sampled_with_heads_runs(target, eagle, medusa):
     for head in (eagle[0], medusa[0]):
         g = _engine(target, head, draft_min_prob=0.0).generate(tokens(CFG, 9), max_tokens=40, temperature=0.8,
@@ -159,10 +236,13 @@ def test_sampled_with_heads_runs(target, eagle, medusa):
         assert all(0 <= t < 320 for t in g.tokens)
 
 
-def test_eagle_drafts_read_the_true_features(target, eagle, tmp_path):
+@pytest.mark.parametrize("kind", ["eagle", "eagle3"])
+def test_eagle_drafts_read_the_true_features(target, eagle, eagle3, tmp_path, kind):
     """Every proposal of a greedy run is the head's chain recomputed from scratch: rows 0..L-2 from
-    the target's true hidden states of the committed context, then its own g fed back."""
-    path, W = eagle
+    the target's true hidden states of the committed context (EAGLE-3: the three it reads, reduced
+    by W_feat), then its own g fed back."""
+    path, W = eagle3 if kind == "eagle3" else eagle
+    layers = FL3 if kind == "eagle3" else [CFG["num_hidden_layers"]]
     trace = tmp_path / "trace.jsonl"
     prompt = tokens(CFG, 11, seed=4)
     gen = _engine(target, path, k=4, draft_min_prob=0.0, trace=trace).generate(prompt, max_tokens=40)
@@ -177,8 +257,8 @@ def test_eagle_drafts_read_the_true_features(target, eagle, tmp_path):
         L = rec["position"]  # the context length when drafting
         ctx = seq[:L]
         c = ctx_eng.new_context()
-        _, f = c.forward_features(ctx[:L - 1], [0, CFG["num_hidden_layers"]])
-        E, F = f[:, 0], f[:, 1]
+        _, f = c.forward_features(ctx[:L - 1], [0] + layers)
+        E, F = f[:, 0], hf.eagle_reduce(W, f[:, 1:].reshape(L - 1, -1))
         emb, feat = [*E[1:L - 1]], [*F[:L - 2]]
         emb.append(None)  # E(c_{L-1}): the last context token
         last = np.asarray(ctx_eng.new_context().forward_features([ctx[L - 1]], [0])[1][0, 0])

@@ -21,7 +21,7 @@ def test_serve_help_lists_the_options():
                          timeout=60)
     assert out.returncode == 0
     for opt in ("--model", "--draft", "--host", "--port", "--parallel", "--context", "--threads", "--log-format",
-                "--max-queue", "--prefix-cache-mb"):
+                "--max-queue", "--prefix-cache-mb", "--tree-nodes", "--lookup-min"):
         assert opt in out.stdout
 
 

@@ -69,6 +69,7 @@ void bind_heads(py::module_& m) {
       .def_property_readonly("n_embd", &PyHead::d)
       .def_property_readonly("vocab_ids", [](const PyHead& h) { return h.meta().vocab_ids; })
       .def_property_readonly("feature_layer", [](const PyHead& h) { return h.meta().feature_layer; })
+      .def_property_readonly("feature_layers", [](const PyHead& h) { return h.meta().feature_layers; })
       .def("check_target", [](const PyHead& h, const std::string& target) {
         std::shared_ptr<const ModelFile> t = ModelFile::open(target);
         check_head_target(*h.file, h.meta(), h.d(), *t);
@@ -84,8 +85,11 @@ void bind_heads(py::module_& m) {
             h.medusa->forward(*h.be, a.data() + t * d, logits.mutable_data() + t * K * V, scratch.data());
           return py::make_tuple(logits, py::none());
         }
-        F32Array feat = b.cast<F32Array>();
-        if (rows_of(feat, d, "feat") != T) throw InvalidArgument("DraftHead.forward: emb and feat must have the same rows");
+        F32Array states = b.cast<F32Array>();
+        const int64_t nf = h.eagle->n_feat();
+        if (rows_of(states, nf * d, "feat") != T) throw InvalidArgument("DraftHead.forward: emb and feat must have the same rows");
+        std::vector<float> feat(static_cast<size_t>(T * d));
+        h.eagle->reduce(*h.be, states.data(), T, feat.data());
         const ModelConfig& c = h.eagle->config();
         KvCache kv(1, T, c.n_kv_heads, c.head_dim, DType::F32);
         const int64_t V = h.eagle->vocab();
@@ -95,7 +99,8 @@ void bind_heads(py::module_& m) {
         h.eagle->forward(*h.be, kv, a.data(), feat.data(), T, g.mutable_data(), logits.mutable_data(), T, scratch.data());
         return py::make_tuple(logits, g);
       }, py::arg("x"), py::arg("feat") = py::none(),
-         "EAGLE: forward(emb [T, d] = E(c_{t+1}), feat [T, d] = F_t) -> (logits [T, V_sub], g [T, d]), rows at "
+         "EAGLE: forward(emb [T, d] = E(c_{t+1}), feat [T, n_feat * d] = the target's states S_t (F_t when n_feat "
+         "is 1)) -> (logits [T, V_sub], g [T, d]), rows at "
          "positions 0..T-1 of a fresh f32 cache. Medusa: forward(feat [T, d]) -> (logits [T, K, V_sub], None).");
 }
 

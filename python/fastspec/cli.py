@@ -170,7 +170,7 @@ def _cmd_serve(args) -> int:
     return serve(args.model, host=args.host, port=args.port, log_format=args.log_format, draft=args.draft,
                  k=args.k, parallel=args.parallel, context=args.context, threads=args.threads,
                  max_queue=args.max_queue, prefix_cache_mb=args.prefix_cache_mb,
-                 spec_backoff=not args.no_spec_backoff)
+                 spec_backoff=not args.no_spec_backoff, tree_nodes=args.tree_nodes, lookup_min=args.lookup_min)
 
 
 def _cmd_distill(args) -> int:
@@ -185,7 +185,7 @@ def _cmd_distill(args) -> int:
 
     distill(args.target, args.out, kind=args.kind, minutes=args.minutes, prompts=args.prompts, vocab=args.vocab,
             threads=args.threads, dtype=args.dtype, work_dir=args.work_dir, max_new=args.max_new,
-            medusa_heads=args.medusa_heads, steps=args.steps, progress=progress)
+            medusa_heads=args.medusa_heads, steps=args.steps, lr=args.lr, features=args.features, progress=progress)
     return 0
 
 
@@ -278,8 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     pp.set_defaults(func=_cmd_perplexity)
     ps = sub.add_parser("serve", help="OpenAI-compatible HTTP server (continuous batching; fastspec[server] extra)")
     ps.add_argument("--model", "-m", default=DEFAULT_MODEL, help=f"path or known name (default {DEFAULT_MODEL})")
-    ps.add_argument("--draft", default=None, help="speculative decoding: 'ngram' or a draft model (path or name)")
+    ps.add_argument("--draft", default=None,
+                    help="speculative decoding: 'ngram', a draft model (path or name) or a head from `fastspec distill`")
     ps.add_argument("--k", type=int, default=None, help="draft tokens per step (default: adaptive)")
+    ps.add_argument("--tree-nodes", type=int, default=0,
+                    help="with --draft ngram or a head: token trees of up to this many nodes (default 0: chains)")
+    ps.add_argument("--lookup-min", type=int, default=0,
+                    help="with a draft model or head: prompt lookup drafts first where the last N+ tokens "
+                         "occurred earlier in the context (default 0: off)")
     ps.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ps.add_argument("--port", type=int, default=8000, help="default 8000")
     ps.add_argument("--parallel", type=int, default=16, help="sequences decoding at once (default 16)")
@@ -309,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--max-new", type=int, default=256, help="answer tokens per prompt (default 256)")
     pd.add_argument("--medusa-heads", type=int, default=4, help="Medusa heads (default 4)")
     pd.add_argument("--steps", type=int, default=3, help="EAGLE drafting steps trained unrolled (default 3)")
+    pd.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW; default 3e-3)")
+    pd.add_argument("--features", default="last", choices=["last", "eagle3"],
+                    help="target states an EAGLE head reads: the last (default) or EAGLE-3's low/mid/high triple")
     pd.set_defaults(func=_cmd_distill)
     return p
 

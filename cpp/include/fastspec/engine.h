@@ -143,11 +143,11 @@ class Session {
   int32_t draft_cap_ = 1 << 30;
   int top_logprobs_ = -1;
   std::vector<TokenLogprob> committed_lp_;
-  // A draft head's features: the hidden state the drafter reads, recorded by every target pass
-  // into feat_buf_ [rows of the pass, n_embd] (features_ points there) and handed to the drafter
+  // A draft head's features: the hidden states the drafter reads, recorded by every target pass
+  // into feat_buf_ [rows of the pass, states, n_embd] (features_ points there) and handed to the drafter
   // for the positions the pass commits. Null when the drafter reads none.
   std::unique_ptr<Features> features_;
-  int32_t feat_layer_ = -1;
+  std::vector<int32_t> feat_layers_;  // what features_->layers points to
   std::vector<float> feat_buf_;
   int64_t pass_base_ = 0;  // the cache length when the pass was planned
   friend class Scheduler;

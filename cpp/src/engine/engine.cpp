@@ -246,12 +246,12 @@ std::unique_ptr<Session> Engine::start(const std::vector<int32_t>& prompt, const
   else if (use_draft && medusa_) s->drafter_ = make_medusa_drafter(*medusa_, *backend_, spec_);
   if (s->drafter_ && spec_.lookup_min > 0 && spec_.draft != "ngram")
     s->drafter_ = make_lookup_first_drafter(spec_, std::move(s->drafter_));
-  if (s->drafter_ && s->drafter_->feature_layer() >= 0) {
-    s->feat_layer_ = s->drafter_->feature_layer();
+  if (s->drafter_ && !s->drafter_->feature_layers().empty()) {
+    s->feat_layers_ = s->drafter_->feature_layers();
     s->features_ = std::make_unique<Features>();
-    s->features_->layers = &s->feat_layer_;
-    s->features_->n = 1;
-    s->feat_buf_.resize(static_cast<size_t>((nodes + 1) * c.n_embd));  // a verify pass's rows
+    s->features_->layers = s->feat_layers_.data();
+    s->features_->n = static_cast<int64_t>(s->feat_layers_.size());
+    s->feat_buf_.resize(static_cast<size_t>((nodes + 1) * s->features_->n * c.n_embd));  // a verify pass's rows
   }
   if (!spec_.trace_path.empty()) {
     s->trace_ = std::make_unique<std::ofstream>(spec_.trace_path, std::ios::app);

@@ -61,7 +61,7 @@ bool Session::plan(int64_t budget, SeqRows* out) {
     const int64_t n = std::min(budget, prompt_len_ - cached);
     *out = {kv_.get(), context_.data() + cached, n, cached + n == prompt_len_ ? 1 : 0};
     if (features_) {  // the prompt's features (this buffer grows only here, before decoding)
-      const int64_t need = n * model_->config().n_embd;
+      const int64_t need = n * features_->n * model_->config().n_embd;
       if (static_cast<int64_t>(feat_buf_.size()) < need) feat_buf_.resize(static_cast<size_t>(need));
       features_->out = feat_buf_.data();
       out->features = features_.get();
@@ -147,7 +147,8 @@ const std::vector<int32_t>& Session::finish(const float* logits, double pass_s) 
     committed_.push_back(out.next);
     kv_->compact(base, keep_rows_.data(), out.n_accepted + 1);  // the path's K/V where a chain puts them
     if (features_)  // the path's features, position by position
-      for (int32_t j = 0; j <= out.n_accepted; ++j) drafter_->observe_features(base + j, feat_buf_.data() + keep_rows_[j] * d, 1);
+      for (int32_t j = 0; j <= out.n_accepted; ++j)
+        drafter_->observe_features(base + j, feat_buf_.data() + keep_rows_[j] * features_->n * d, 1);
     record_logprobs(logits, keep_rows_.data());  // committed token j was decided by row keep_rows_[j]
     ++stats_.tree_passes;
     stats_.tree_nodes += n;

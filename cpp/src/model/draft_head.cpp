@@ -45,6 +45,24 @@ HeadMeta read_head_meta(const ModelFile& head) {
   const MetaValue* fl = meta_find(head.metadata(), "fastspec.head.feature_layer");
   if (!fl || !fl->is_number()) throw FormatError(head.path() + ": draft head metadata 'fastspec.head.feature_layer' is missing");
   m.feature_layer = fl->as_int();
+  const MetaValue* fls = meta_find(head.metadata(), "fastspec.head.feature_layers");
+  if (!fls) {
+    m.feature_layers.assign(1, static_cast<int32_t>(m.feature_layer));
+  } else {
+    if (fls->kind != MetaValue::Kind::Array || fls->array_size() == 0)
+      throw FormatError(head.path() + ": draft head metadata 'fastspec.head.feature_layers' must be a non-empty int32 array");
+    for (size_t j = 0; j < fls->array_size(); ++j) {
+      const MetaValue e = fls->array_at(j);
+      if (!e.is_number() || e.as_int() < 0 || e.as_int() > INT32_MAX ||
+          (j > 0 && e.as_int() <= m.feature_layers.back()))
+        throw FormatError(head.path() + ": fastspec.head.feature_layers must be ascending non-negative int32s (element " +
+                          std::to_string(j) + ")");
+      m.feature_layers.push_back(static_cast<int32_t>(e.as_int()));
+    }
+    if (m.feature_layers.back() != m.feature_layer)
+      throw FormatError(head.path() + ": fastspec.head.feature_layers ends with " + std::to_string(m.feature_layers.back()) +
+                        ", not with fastspec.head.feature_layer " + std::to_string(m.feature_layer));
+  }
   const MetaValue* ids = meta_find(head.metadata(), "fastspec.head.vocab_ids");
   if (!ids || ids->kind != MetaValue::Kind::Array || ids->array_size() == 0)
     throw FormatError(head.path() + ": draft head metadata 'fastspec.head.vocab_ids' must be a non-empty int32 array");
@@ -104,9 +122,10 @@ void check_head_target(const ModelFile& head, const HeadMeta& m, int64_t head_n_
   if (head_n_embd != c.n_embd)
     throw ModelError("draft head '" + head.path() + "' is " + std::to_string(head_n_embd) + " wide but target '" +
                      target.path() + "' has n_embd " + std::to_string(c.n_embd));
-  if (m.feature_layer < 0 || m.feature_layer > c.n_layers)
-    throw ModelError("draft head '" + head.path() + "' reads hidden state " + std::to_string(m.feature_layer) +
-                     " but target '" + target.path() + "' has states 0.." + std::to_string(c.n_layers));
+  for (const int32_t l : m.feature_layers)
+    if (l < 0 || l > c.n_layers)
+      throw ModelError("draft head '" + head.path() + "' reads hidden state " + std::to_string(l) + " but target '" +
+                       target.path() + "' has states 0.." + std::to_string(c.n_layers));
   if (m.vocab_ids.back() >= c.vocab_size)
     throw ModelError("draft head '" + head.path() + "' has output id " + std::to_string(m.vocab_ids.back()) +
                      " beyond the vocabulary of " + std::to_string(c.vocab_size) + " of target '" + target.path() + "'");

@@ -6,6 +6,8 @@
 //   fastspec.head.vocab_hash     sha256 of the target's vocabulary (target_tie below)
 //   fastspec.head.target_name    the target's file name (for messages)
 //   fastspec.head.feature_layer  the target hidden state it reads (Features numbering)
+//   fastspec.head.feature_layers optional int32 array, ascending, ending with feature_layer: the
+//                                states an EAGLE-3 head reads (low, mid, high); absent: just one
 //   fastspec.head.vocab_ids      int32 [V_sub] target token ids of its output rows, ascending
 //                                (an FR-Spec frequency-ranked subset; the head's logits row j is
 //                                target token vocab_ids[j])
@@ -22,6 +24,7 @@ struct HeadMeta {
   std::string kind;  // "eagle" | "medusa"
   std::string target_sha256, vocab_hash, target_name;
   int64_t feature_layer = -1;
+  std::vector<int32_t> feature_layers;  // [n_feat] ascending, back() == feature_layer
   std::vector<int32_t> vocab_ids;  // [V_sub] ascending
 };
 

@@ -36,12 +36,29 @@ EagleHead::EagleHead(std::shared_ptr<const ModelFile> file)
                      " elements, expected " + std::to_string(d));
   fc_bias_.resize(static_cast<size_t>(d));
   file->dequantize(b, fc_bias_.data());
+  if (n_feat() > 1) {
+    const TensorInfo* w = file->find("fastspec_eagle.feat.weight");
+    if (!w)
+      throw ModelError(file->path() + ": reads " + std::to_string(n_feat()) +
+                       " target states (fastspec.head.feature_layers) but has no tensor 'fastspec_eagle.feat.weight'");
+    feat_ = bind_weight(*file, *w, d, n_feat() * d);
+  }
+}
+
+void EagleHead::reduce(Backend& be, const float* S, int64_t T, float* F) const {
+  if (n_feat() == 1) {
+    std::memcpy(F, S, static_cast<size_t>(T * n_embd()) * sizeof(float));
+    return;
+  }
+  for (int64_t c0 = 0; c0 < T; c0 += kMaxPass)
+    be.matmul(feat_, S + c0 * n_feat() * n_embd(), F + c0 * n_embd(), std::min(kMaxPass, T - c0));
 }
 
 void EagleHead::bind(Backend& be) {
   layer_.bind(be);
   be.prepare_weight(fc_);
-  be.reserve(kMaxPass, 2 * n_embd(), 0);  // the fc input is 2d wide
+  if (n_feat() > 1) be.prepare_weight(feat_);
+  be.reserve(kMaxPass, std::max<int64_t>(2, n_feat()) * n_embd(), 0);  // the fc input is 2d wide, W_feat's n_feat d
 }
 
 void EagleHead::forward(Backend& be, KvCache& kv, const float* emb, const float* feat, int64_t T, float* g,

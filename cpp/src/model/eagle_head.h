@@ -10,6 +10,10 @@
 // llama keys of a 1-layer model, token_embd.weight [V_sub, d] = W_sub (tied output),
 // fastspec_eagle.fc.weight [d, 2d] (columns 0..d-1 multiply E, d..2d-1 multiply F) and
 // fastspec_eagle.fc.bias [d].
+// EAGLE-3 (Li et al. 2025): with n_feat = |fastspec.head.feature_layers| > 1 the head reads several
+// of the target's states per position, low to high, S_t = [s_low; ...; s_high] [n_feat * d], and
+//   F_t      = W_feat S_t                          fastspec_eagle.feat.weight [d, n_feat * d]
+// for the true rows; drafted rows still read their parent's g.
 #pragma once
 #include <memory>
 
@@ -32,6 +36,10 @@ class EagleHead {
 
   void bind(Backend& be);  // prepares the weights, reserves the workspace (at load)
 
+  int64_t n_feat() const { return static_cast<int64_t>(meta_.feature_layers.size()); }
+  // F[T, d] from the target's recorded states S[T, n_feat, d] (a copy when n_feat is 1).
+  void reduce(Backend& be, const float* S, int64_t T, float* F) const;
+
   // Appends rows at positions [kv.length(), + T) of the head's cache (1 layer, n_ctx >= T + length).
   //   emb:    [T, d] E(c_{t+1}) of each row          feat: [T, d] F_t of each row
   //   g:      [T, d] out, each row's g_t             logits: [n_logits, V_sub] out, the last n_logits rows
@@ -45,6 +53,7 @@ class EagleHead {
   HeadMeta meta_;
   Transformer layer_;
   Weight fc_;                  // [d, 2d]
+  Weight feat_;                // [d, n_feat * d] (n_feat > 1 only)
   std::vector<float> fc_bias_;  // [d]
 };
 

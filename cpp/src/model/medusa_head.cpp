@@ -14,6 +14,9 @@ MedusaHead::MedusaHead(std::shared_ptr<const ModelFile> file) : file_(std::move(
                      "', expected 'fastspec-medusa')");
   meta_ = read_head_meta(f);
   if (meta_.kind != "medusa") throw ModelError(f.path() + ": fastspec.head.kind is '" + meta_.kind + "', not 'medusa'");
+  if (meta_.feature_layers.size() != 1)
+    throw ModelError(f.path() + ": Medusa heads read one target state (fastspec.head.feature_layers has " +
+                     std::to_string(meta_.feature_layers.size()) + ")");
   d_ = f.config().n_embd;
   const MetaValue* kv = meta_find(f.metadata(), "fastspec-medusa.head_count");
   const int64_t K = kv && kv->is_number() ? kv->as_int() : 0;

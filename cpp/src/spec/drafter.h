@@ -46,11 +46,13 @@ class Drafter {
   // sampling (temperature > 0); greedy drafts take the argmax.
   virtual void propose(const std::vector<int32_t>& context, int32_t k, const SamplingOptions& o, Rng& rng,
                        Proposal& out) = 0;
-  // Draft heads read the target's hidden states: the one they need (Features numbering in
-  // model/transformer.h), or -1 (the default) for drafters that do not.
-  virtual int32_t feature_layer() const { return -1; }
-  // That hidden state for committed positions [pos, pos + n) of the context: f [n, n_embd], from
-  // the target passes that computed them (prefill chunks, the kept rows of a verify pass).
+  // Draft heads read the target's hidden states: the ones they need (Features numbering in
+  // model/transformer.h; an EAGLE-3 head several, low to high), or none (the default) for
+  // drafters that do not.
+  virtual std::vector<int32_t> feature_layers() const { return {}; }
+  // Those hidden states for committed positions [pos, pos + n) of the context:
+  // f [n, feature_layers().size(), n_embd], from the target passes that computed them (prefill
+  // chunks, the kept rows of a verify pass).
   virtual void observe_features(int64_t pos, const float* f, int64_t n) { (void)pos, (void)f, (void)n; }
 };
 

@@ -37,12 +37,13 @@ class EagleDrafter final : public Drafter {
     tree_logits_.resize(static_cast<size_t>(kWidth * h.vocab()));
   }
   const char* name() const override { return "eagle"; }
-  int32_t feature_layer() const override { return static_cast<int32_t>(head_.meta().feature_layer); }
+  std::vector<int32_t> feature_layers() const override { return head_.meta().feature_layers; }
 
+  // f [n, n_feat, d]: stored as F_t [d] (the state itself, or W_feat's reduction of several)
   void observe_features(int64_t pos, const float* f, int64_t n) override {
     if (n <= 0 || pos < 0 || pos + n > kv_.n_ctx()) return;
     if (pos > feat_hi_ || pos < feat_lo_) feat_lo_ = feat_hi_ = row0_ = pos, true_rows_ = 0;  // a gap: restart
-    std::memcpy(feats_.data() + pos * d_, f, static_cast<size_t>(n * d_) * sizeof(float));
+    head_.reduce(be_, f, n, feats_.data() + pos * d_);
     feat_hi_ = std::max(feat_hi_, pos + n);
   }
 

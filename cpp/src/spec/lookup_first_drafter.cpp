@@ -21,7 +21,7 @@ class LookupFirstDrafter final : public Drafter {
     name_ = std::string("lookup+") + model_->name();
   }
   const char* name() const override { return name_.c_str(); }
-  int32_t feature_layer() const override { return model_->feature_layer(); }
+  std::vector<int32_t> feature_layers() const override { return model_->feature_layers(); }
   void observe_features(int64_t pos, const float* f, int64_t n) override { model_->observe_features(pos, f, n); }
 
   void propose(const std::vector<int32_t>& ctx, int32_t k, const SamplingOptions& o, Rng& rng, Proposal& p) override {

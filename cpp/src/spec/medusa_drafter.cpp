@@ -22,7 +22,7 @@ class MedusaDrafter final : public Drafter {
       : head_(h), be_(be), min_prob_(s.draft_min_prob), feat_(static_cast<size_t>(h.n_embd())),
         logits_(static_cast<size_t>(h.n_heads() * h.vocab())), scratch_(static_cast<size_t>(2 * h.n_heads() * h.n_embd())) {}
   const char* name() const override { return "medusa"; }
-  int32_t feature_layer() const override { return static_cast<int32_t>(head_.meta().feature_layer); }
+  std::vector<int32_t> feature_layers() const override { return head_.meta().feature_layers; }
 
   void observe_features(int64_t pos, const float* f, int64_t n) override {
     if (n <= 0) return;

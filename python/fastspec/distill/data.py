@@ -6,6 +6,8 @@ Per conversation of n tokens c_0..c_{n-1} (prompt + answer), shard arrays (rows 
     ids   [n]     int32   the tokens
     emb   [n, d]  float16 hidden state 0 at each position: E(c_t) (the embedding the core's embed() gives)
     feat  [n, d]  float16 hidden state `feature_layer` at t: F_t (the final norm's output by default)
+    states [n, (m-1) d] float16 (EAGLE-3 data only) the lower states of `feature_layers` at t, low
+                  to high; load() gives each conversation feat_in = [states | feat] [n, m d]
     label [n]     int32   argmax of the target's logits at t: the target's next token after c_0..c_t
     offsets [m+1] int64   conversation j holds rows offsets[j]..offsets[j+1]
     plen  [m]     int32   conversation j's prompt length (rows before it are prompt, after it answer)
@@ -110,35 +112,42 @@ def generate(engine, prompts: Sequence[List[int]], p: Pass, max_new: int, batch:
     return [o for o in out if o is not None]
 
 
-def record(engine, convs: Sequence[List[int]], feature_layer: int, plen: Sequence[int] = (),
+def record(engine, convs: Sequence[List[int]], feature_layers: Sequence[int], plen: Sequence[int] = (),
            pi: Sequence[int] = ()) -> dict:
-    """Shard arrays (module docstring) of conversations, one forward pass each."""
+    """Shard arrays (module docstring) of conversations, one forward pass each; feature_layers:
+    the states a head reads, ascending (the last is `feat`; any lower ones are `states`)."""
     d = engine._core.config.n_embd
-    ids, emb, feat, label, offsets = [], [], [], [], [0]
+    fl = [int(x) for x in feature_layers]
+    ids, emb, feat, states, label, offsets = [], [], [], [], [], [0]
     for c in convs:
         ctx = engine._core.new_context()
-        rows_e, rows_f, rows_l = [], [], []
+        rows_e, rows_f, rows_s, rows_l = [], [], [], []
         for a in range(0, len(c), 512):  # chunks bound the logits buffer (Gemma: 262144 per row)
-            logits, f = ctx.forward_features(c[a:a + 512], [0, feature_layer])
+            logits, f = ctx.forward_features(c[a:a + 512], [0] + fl)
             rows_e.append(f[:, 0].astype(np.float16))
-            rows_f.append(f[:, 1].astype(np.float16))
+            rows_f.append(f[:, -1].astype(np.float16))
+            rows_s.append(f[:, 1:-1].reshape(len(f), -1).astype(np.float16))
             rows_l.append(np.argmax(logits, axis=1).astype(np.int32))
         ids.append(np.asarray(c, np.int32))
         emb.append(np.concatenate(rows_e))
         feat.append(np.concatenate(rows_f))
+        states.append(np.concatenate(rows_s))
         label.append(np.concatenate(rows_l))
         offsets.append(offsets[-1] + len(c))
-    return dict(ids=np.concatenate(ids), emb=np.concatenate(emb).reshape(-1, d),
-                feat=np.concatenate(feat).reshape(-1, d), label=np.concatenate(label),
-                offsets=np.asarray(offsets, np.int64), plen=np.asarray(plen, np.int32).reshape(-1),
-                pi=np.asarray(pi, np.int32).reshape(-1))
+    out = dict(ids=np.concatenate(ids), emb=np.concatenate(emb).reshape(-1, d),
+               feat=np.concatenate(feat).reshape(-1, d), label=np.concatenate(label),
+               offsets=np.asarray(offsets, np.int64), plen=np.asarray(plen, np.int32).reshape(-1),
+               pi=np.asarray(pi, np.int32).reshape(-1))
+    if len(fl) > 1:
+        out["states"] = np.concatenate(states).reshape(-1, (len(fl) - 1) * d)
+    return out
 
 
 def shard_path(work: str, pass_index: int, first: int) -> str:
     return os.path.join(work, "data", f"p{pass_index:03d}-{first:05d}.npz")
 
 
-def build(engine, prompts: List[str], work: str, *, feature_layer: int, max_new: int, seconds: float,
+def build(engine, prompts: List[str], work: str, *, feature_layers: Sequence[int], max_new: int, seconds: float,
           batch: int = 8, shard_prompts: int = 16, min_passes: int = 1,
           progress: Callable[[str], None] = print) -> None:
     """Fills work/data with shards until `seconds` have been spent in this call (at least
@@ -160,7 +169,7 @@ def build(engine, prompts: List[str], work: str, *, feature_layer: int, max_new:
                              None if p.index < min_passes else deadline)
             if not convs:
                 return
-            arrays = record(engine, convs, feature_layer, plen=[len(x) for x in ids[first:first + len(convs)]],
+            arrays = record(engine, convs, feature_layers, plen=[len(x) for x in ids[first:first + len(convs)]],
                             pi=range(first, first + len(convs)))
             np.savez(path + ".tmp.npz", **arrays)
             os.replace(path + ".tmp.npz", path)
@@ -185,7 +194,8 @@ def total_tokens(work: str) -> int:
 
 
 def load(work: str, prompts: Optional[Sequence[List[int]]] = None) -> List[dict]:
-    """Every conversation as a dict of its arrays (ids, emb, feat, label) and ints plen, pi. A shard
+    """Every conversation as a dict of its arrays (ids, emb, feat, label; feat_in where the shard
+    holds EAGLE-3 states) and ints plen, pi. A shard
     without plen/pi (older) gets them from `prompts` (the prompt ids in order; conversation k of
     shard p<pass>-<first> answered prompt first + k) where its ids start with that prompt; else
     plen 0 (all rows count as answer) and pi -1."""
@@ -194,6 +204,8 @@ def load(work: str, prompts: Optional[Sequence[List[int]]] = None) -> List[dict]
         first = int(os.path.basename(s).split("-")[1].split(".")[0])
         with np.load(s) as z:
             arr = {k: z[k] for k in ("ids", "emb", "feat", "label")}
+            if "states" in z.files:
+                arr["feat_in"] = np.concatenate([z["states"], arr["feat"]], 1)
             off = z["offsets"]
             plen = z["plen"] if "plen" in z.files else None
             pi = z["pi"] if "pi" in z.files else None

@@ -5,6 +5,7 @@ medusa_head.h; tests/head_files.py writes random heads the same way):
                               vocab_size, head_count (Medusa)
     fastspec.head.kind, target_sha256, vocab_hash, target_name, feature_layer, vocab_ids
                               the tie to the target (the core refuses another target)
+    fastspec.head.feature_layers   an EAGLE-3 head's states, low to high (only when several)
     fastspec.head.train_tokens, train_seconds, train_loss, train_steps   how it was distilled
 Matrices in f16 / q8_0 / f32; norms and biases always f32."""
 from __future__ import annotations
@@ -35,8 +36,11 @@ def _store(w, name: str, a: np.ndarray, dtype: str) -> None:
 
 
 def write(path: str, *, kind: str, target: str, tensors: Dict[str, np.ndarray], vocab_ids: Sequence[int],
-          feature_layer: int, dtype: str, arch_keys: Dict[str, object], train: Dict[str, float]) -> None:
-    """arch_keys: '<key>': value under the architecture prefix (ints as uint32, floats as float32)."""
+          feature_layer: int, dtype: str, arch_keys: Dict[str, object], train: Dict[str, float],
+          feature_layers: Sequence[int] = ()) -> None:
+    """arch_keys: '<key>': value under the architecture prefix (ints as uint32, floats as float32).
+    feature_layers: the target states an EAGLE-3 head reads, ascending, ending with feature_layer
+    (written only when several)."""
     import gguf
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES} (got {dtype!r})")
@@ -52,6 +56,10 @@ def write(path: str, *, kind: str, target: str, tensors: Dict[str, np.ndarray], 
     w.add_string("fastspec.head.vocab_hash", vh)
     w.add_string("fastspec.head.target_name", os.path.basename(str(target).rstrip("/")))
     w.add_uint32("fastspec.head.feature_layer", int(feature_layer))
+    if len(feature_layers) > 1:
+        if list(feature_layers) != sorted(set(feature_layers)) or int(feature_layers[-1]) != int(feature_layer):
+            raise ValueError(f"feature_layers {list(feature_layers)} must ascend and end with {feature_layer}")
+        w.add_array("fastspec.head.feature_layers", [int(x) for x in feature_layers])
     w.add_array("fastspec.head.vocab_ids", [int(i) for i in vocab_ids])
     w.add_uint64("fastspec.head.train_tokens", int(train.get("tokens", 0)))
     w.add_uint32("fastspec.head.train_steps", int(train.get("steps", 0)))

@@ -8,6 +8,8 @@ EAGLE, head row t (rotary position t, causal):
 Drafting step s >= 1 feeds the head its own g instead of F: row (s, j) at position j + s reads
 E(c_{j+s+1}) and g_{s-1, j}, and attends to the true rows 0..j and to rows (1..s, j) -- what the
 C++ drafter's cache holds at that step. `EagleHead.unroll` trains all steps at once.
+EAGLE-3 (n_feat > 1): the true rows read F_t = W_feat [s_low; ...; s_high] of the target's states
+at t instead of one state; drafted rows still read g.
 Medusa: h_i = F_t + silu(W_i F_t + b_i), logits_i = W_sub h_i predicts c_{t+2+i}.
 """
 from __future__ import annotations
@@ -54,9 +56,10 @@ def _rope(x: torch.Tensor, pos: torch.Tensor, theta: float) -> torch.Tensor:
 
 
 class EagleHead(torch.nn.Module):
-    def __init__(self, shape: EagleShape, w_sub: torch.Tensor):
+    def __init__(self, shape: EagleShape, w_sub: torch.Tensor, n_feat: int = 1):
         super().__init__()
         s = self.shape = shape
+        self.n_feat = n_feat
         d, q, kv = s.d, s.n_heads * s.head_dim, s.n_kv * s.head_dim
         lin = lambda o, i: torch.nn.Parameter(torch.randn(o, i) / math.sqrt(i))  # noqa: E731
         self.fc_w = torch.nn.Parameter(torch.cat([torch.randn(d, d) * 0.1 / math.sqrt(d), torch.eye(d)], 1))
@@ -69,6 +72,12 @@ class EagleHead(torch.nn.Module):
         self.w_gate, self.w_up = lin(s.ff, d), lin(s.ff, d)
         self.w_down = torch.nn.Parameter(torch.randn(d, s.ff) * 0.1 / math.sqrt(s.ff))
         self.register_buffer("w_sub", w_sub.float())  # [V_sub, d] the target's rows, frozen
+        if n_feat > 1:  # EAGLE-3: F_t = W_feat [low; mid; high] (starts as the last, high, state)
+            self.feat_w = torch.nn.Parameter(torch.cat([torch.zeros(d, (n_feat - 1) * d), torch.eye(d)], 1))
+
+    def reduce(self, feat):
+        """The target's recorded states of a row [B, T, n_feat * d] -> F_t [B, T, d]."""
+        return feat if self.n_feat == 1 else _mm(feat, self.feat_w.T)
 
     # one decoder layer over rows x [B, T, d] at positions pos; attention to keys of `past` rows
     # (k, v [B, Tk, h_kv, hd], additive mask [T, Tk]) and to each row's own `diag` keys
@@ -107,7 +116,7 @@ class EagleHead(torch.nn.Module):
         """emb, feat [B, T, d] (E(c_{t+1}), F_t) -> (logits [B, T, V_sub], g [B, T, d]), causal rows."""
         T = emb.shape[1]
         mask = torch.full((T, T), float("-inf")).triu(1)
-        g, _ = self._layer(self.fuse(emb, feat), torch.arange(T), None, mask, [])
+        g, _ = self._layer(self.fuse(emb, self.reduce(feat)), torch.arange(T), None, mask, [])
         return _mm(g, self.w_sub.T), g
 
     def unroll(self, emb, feat, steps: int):
@@ -116,7 +125,7 @@ class EagleHead(torch.nn.Module):
         T = feat.shape[1]
         mask = torch.full((T, T), float("-inf")).triu(1)
         pos = torch.arange(T)
-        g, kv0 = self._layer(self.fuse(emb[:, :T], feat), pos, None, mask, [])
+        g, kv0 = self._layer(self.fuse(emb[:, :T], self.reduce(feat)), pos, None, mask, [])
         out = [(_mm(g, self.w_sub.T), g)]
         diag = []
         for s in range(1, steps):
@@ -166,7 +175,8 @@ def load_head(path: str):
                        n_kv=int(m[f"{a}.attention.head_count_kv"]), head_dim=int(m[f"{a}.attention.key_length"]),
                        ff=int(m[f"{a}.feed_forward_length"]), v_sub=int(m[f"{a}.vocab_size"]),
                        eps=float(m[f"{a}.attention.layer_norm_rms_epsilon"]), theta=float(m[f"{a}.rope.freq_base"]))
-        h = EagleHead(s, w["token_embd.weight"])
+        fl = m.get("fastspec.head.feature_layers")
+        h = EagleHead(s, w["token_embd.weight"], n_feat=len(fl) if fl else 1)
         names = {"fc_w": "fastspec_eagle.fc.weight", "fc_b": "fastspec_eagle.fc.bias",
                  "attn_norm": "blk.0.attn_norm.weight", "ffn_norm": "blk.0.ffn_norm.weight",
                  "out_norm": "output_norm.weight", "wq": "blk.0.attn_q.weight", "wk": "blk.0.attn_k.weight",
@@ -175,6 +185,8 @@ def load_head(path: str):
         with torch.no_grad():
             for attr, name in names.items():
                 getattr(h, attr).copy_(w[name])
+            if h.n_feat > 1:
+                h.feat_w.copy_(w["fastspec_eagle.feat.weight"])
     elif arch == "fastspec-medusa":
         k = int(m["fastspec-medusa.head_count"])
         d = int(m["fastspec-medusa.embedding_length"])
@@ -193,7 +205,8 @@ def named_matrices(h) -> dict:
     """GGUF tensor name -> float32 numpy array of a head (the layout load_head reads)."""
     t = lambda x: x.detach().float().contiguous().numpy()  # noqa: E731
     if isinstance(h, EagleHead):
-        return {"token_embd.weight": t(h.w_sub), "output_norm.weight": t(h.out_norm),
+        extra = {"fastspec_eagle.feat.weight": t(h.feat_w)} if h.n_feat > 1 else {}
+        return {**extra, "token_embd.weight": t(h.w_sub), "output_norm.weight": t(h.out_norm),
                 "blk.0.attn_norm.weight": t(h.attn_norm), "blk.0.ffn_norm.weight": t(h.ffn_norm),
                 "blk.0.attn_q.weight": t(h.wq), "blk.0.attn_k.weight": t(h.wk), "blk.0.attn_v.weight": t(h.wv),
                 "blk.0.attn_output.weight": t(h.wo), "blk.0.ffn_gate.weight": t(h.w_gate),

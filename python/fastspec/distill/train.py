@@ -48,29 +48,35 @@ def _batches(convs: Sequence[dict], tokens_per_batch: int, rng: random.Random) -
 
 
 def _pack(convs: Sequence[dict], idx: List[int], extra: int, sub_index: np.ndarray, max_rows: int,
-          prompt_weight: float = 1.0):
+          prompt_weight: float = 1.0, states: bool = False):
     """Padded tensors of a batch, T = the longest n-1 (at most max_rows), L = T + extra:
-    e, f_next [B, L, d], f [B, T, d], y [B, L] (IGNORE where invalid or outside the subset),
+    e, f_next [B, L, d], f [B, T, d] (states: [B, T, n_feat d], the conversations' feat_in), y [B, L] (IGNORE where invalid or outside the subset),
     w [B, L] row weights (0 where invalid; prompt_weight where the predicted token c_{j+2} is in
     the prompt, 1 in the answer; a conversation without "plen" counts as all answer)."""
     rows = [min(len(convs[i]["ids"]) - 1, max_rows) for i in idx]
     T = max(1, max(rows))
     L = T + extra
     d = convs[idx[0]]["feat"].shape[1]
+    src = "feat_in" if states else "feat"  # the head's input: F, or EAGLE-3's several states
     e = np.zeros((len(idx), L, d), np.float32)
     fn = np.zeros((len(idx), L, d), np.float32)
-    f = np.zeros((len(idx), T, d), np.float32)
+    f = np.zeros((len(idx), T, convs[idx[0]][src].shape[1]), np.float32)
     y = np.full((len(idx), L), IGNORE, np.int64)
     w = np.zeros((len(idx), L), np.float32)
     for b, (i, r) in enumerate(zip(idx, rows)):
         c = convs[i]
         e[b, :r] = c["emb"][1:1 + r]
         fn[b, :r] = c["feat"][1:1 + r]
-        f[b, :r] = c["feat"][:r]
+        f[b, :r] = c[src][:r]
         y[b, :r] = sub_index[c["label"][1:1 + r]]
         w[b, :r] = 1.0
         w[b, :max(0, min(r, int(c.get("plen", 0)) - 2))] = prompt_weight
     return tuple(torch.from_numpy(x) for x in (e, f, fn, y, w))
+
+
+def _states(head) -> bool:
+    """Whether the head reads several target states per row (EAGLE-3), the conversations' feat_in."""
+    return getattr(head, "n_feat", 1) > 1
 
 
 def _wmean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -134,7 +140,7 @@ def evaluate(head, convs: Sequence[dict], *, kind: str, steps: int, sub_index: n
     head.eval()
     total = np.zeros((steps, 2))
     for i in range(len(convs)):
-        e, f, fn, y, w = _pack(convs, [i], steps - 1, sub_index, max_rows, prompt_weight=0.0)
+        e, f, fn, y, w = _pack(convs, [i], steps - 1, sub_index, max_rows, prompt_weight=0.0, states=_states(head))
         _, counts, _ = eagle_loss(head, e, f, fn, y, w, steps) if kind == "eagle" else medusa_loss(head, f, y, w, steps)
         total += np.asarray(counts, np.float64)
     head.train(was)
@@ -178,6 +184,8 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
         progress(f"train: resumed at step {state['steps']} ({state['elapsed']:.0f} s done)")
     extra = steps - 1  # EAGLE: the unrolled steps; Medusa: heads 1..K-1 look further ahead
     feat_rms = float(np.sqrt(np.mean([np.mean(c["feat"][:64].astype(np.float32) ** 2) for c in convs[:64]])))
+    if _states(head) and "feat_in" not in convs[0]:
+        raise ValueError(f"the head reads {head.n_feat} target states per row but the data records one")
     rng = random.Random(seed + state["epoch"])
     t_last_ckpt = time.monotonic()
     ema_loss, acc_ema = state.get("loss"), state.get("acc")  # a resumed run continues its averages
@@ -199,7 +207,7 @@ def train(head, convs: Sequence[dict], *, kind: str, vocab_ids: Sequence[int], v
             scale = min(1.0, (state["steps"] + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = lr * scale
-            e, f, fn, y, w = _pack(convs, idx, extra, sub_index, max_rows, prompt_weight)
+            e, f, fn, y, w = _pack(convs, idx, extra, sub_index, max_rows, prompt_weight, states=_states(head))
             measure = state["steps"] % 5 == 0
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
                 if kind == "eagle":

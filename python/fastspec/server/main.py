@@ -21,15 +21,17 @@ log = logging.getLogger("fastspec.server")
 def build_state(model: str, *, draft: Optional[str] = None, parallel: int = 16, context: int = 4096,
                 threads: Optional[int] = None, max_queue: int = 64, prefix_cache_mb: int = 256,
                 spec_backoff: bool = True, log_format: str = "text", k: Optional[int] = None,
-                engine=None) -> ServerState:
+                tree_nodes: int = 0, lookup_min: int = 0, engine=None) -> ServerState:
     """Loads the model (fastspec.Engine) and starts its scheduler. `engine`: an already loaded
-    fastspec.Engine to serve instead (its scheduler is new). spec_backoff: greedy requests' draft
+    fastspec.Engine to serve instead (its scheduler is new). tree_nodes, lookup_min: as
+    fastspec.Engine's (token trees; prompt lookup before a draft model or head). spec_backoff: greedy requests' draft
     lengths shrink as the batch fills (Scheduler.draft_cap); sampled requests keep theirs, because
     a seed's text depends on the draft lengths and must not change with the load."""
     from .. import _core, models
     from ..engine import Engine
 
-    eng = engine or Engine(model, draft=draft, k=k, threads=threads, context=context)
+    eng = engine or Engine(model, draft=draft, k=k, threads=threads, context=context, tree_nodes=tree_nodes,
+                           lookup_min=lookup_min)
     opts = _core.SchedulerOptions()
     opts.max_sequences = parallel
     opts.max_queue = max_queue
