@@ -77,7 +77,8 @@ def run(eng, ids_list, max_tokens, temperature, seed):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--eagle", default=None)
+    ap.add_argument("--eagle", action="append", default=[],
+                    help="an EAGLE head; repeatable, as LABEL=PATH to compare several heads in one run")
     ap.add_argument("--medusa", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=128)
@@ -92,7 +93,8 @@ def main():
     configs = {"plain": fastspec.Engine(a.model, **kw),
                "ngram chain": fastspec.Engine(a.model, draft="ngram", **kw),
                f"ngram tree{a.tree_nodes}": fastspec.Engine(a.model, draft="ngram", tree_nodes=a.tree_nodes, **kw)}
-    for name, path in (("EAGLE head", a.eagle), ("Medusa heads", a.medusa)):
+    heads = [(f"EAGLE {e.split('=', 1)[0]}" if "=" in e else "EAGLE head", e.split("=", 1)[-1]) for e in a.eagle]
+    for name, path in heads + [("Medusa heads", a.medusa)]:
         if path:
             configs[f"{name} chain"] = fastspec.Engine(a.model, draft=path, **kw)
             configs[f"{name} tree{a.tree_nodes}"] = fastspec.Engine(a.model, draft=path, tree_nodes=a.tree_nodes, **kw)
