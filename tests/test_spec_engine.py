@@ -294,6 +294,23 @@ def test_k_below_zero(llama):
     assert fastspec.Engine(llama["target"], draft="ngram", k=0).generate("a b", max_tokens=4).tokens
 
 
+def test_verify_row_cost_sets_the_sampled_cost_model(llama):
+    """Sampled sessions pick k from a fixed cost model (no timings: a seed gives the same text).
+    A verify row as dear as 10 plain passes: drafts never pay, only the sparse k = 1 probes draft.
+    A free row: the n-gram drafts on the repetitive prompt always pay. Bad values raise."""
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="verify_row_cost"):
+            fastspec.Engine(llama["target"], draft="ngram", verify_row_cost=bad)
+    kw = dict(max_tokens=64, temperature=0.7, seed=3)
+    drafted = {}
+    for cost in (10.0, 0.0):
+        eng = fastspec.Engine(llama["target"], draft="ngram", verify_row_cost=cost, threads=1, context=CTX)
+        g = eng.generate(PROMPTS["repetitive"], **kw)
+        assert eng.generate(PROMPTS["repetitive"], **kw).tokens == g.tokens  # still seeded
+        drafted[cost] = g.stats["drafted"]
+    assert drafted[10.0] <= 4 < 20 < drafted[0.0], drafted
+
+
 def _write_variant(tmp_path, name, vocab=VOCAB, tok_edit=None, **cfg_overrides):
     cfg = tm.tiny_config("llama", vocab=vocab, tie_word_embeddings=False, **cfg_overrides)
     tok = tm.tiny_tokenizer(vocab)

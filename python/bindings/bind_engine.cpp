@@ -151,11 +151,13 @@ void bind_engine(py::module_& m) {
       .def_readwrite("ngram_min", &SpecOptions::ngram_min)
       .def_readwrite("ngram_max", &SpecOptions::ngram_max)
       .def_readwrite("draft_min_prob", &SpecOptions::draft_min_prob)
+      .def_readwrite("verify_row_cost", &SpecOptions::verify_row_cost,
+                     "sampled sessions' fixed cost model: one more verify row as a fraction of a plain pass")
       .def_readwrite("lookup_min", &SpecOptions::lookup_min,
                      "with a draft model or head: prompt lookup first where a suffix of >= this many tokens "
                      "occurred earlier; 0 = off")
       .def_readwrite("tree_nodes", &SpecOptions::tree_nodes,
-                     "n-gram and Medusa drafters: token trees of up to this many nodes (<= 63); 0 = chains")
+                     "n-gram, EAGLE and Medusa drafters: token trees of up to this many nodes (<= 63); 0 = chains")
       .def_readwrite("trace_path", &SpecOptions::trace_path);
 
   m.def("rejection_sample", [](F32Array p_logits,

@@ -93,19 +93,24 @@ class Engine:
                  k: Optional[int] = None, threads: Optional[int] = None, context: int = 4096,
                  trace: Optional[str] = None, k_max: int = 8, precision: Optional[str] = None,
                  kv_type: Optional[str] = None, output_q8: bool = False, prefix_cache_mb: int = 64,
-                 tree_nodes: int = 0, draft_min_prob: Optional[float] = None, lookup_min: int = 0):
+                 tree_nodes: int = 0, draft_min_prob: Optional[float] = None, lookup_min: int = 0,
+                 verify_row_cost: Optional[float] = None):
         """draft: None (plain decoding), "ngram" (prompt lookup), a draft model (path or known
         name) sharing the target's tokenizer, or a draft head distilled from this target
         (`fastspec distill`: EAGLE or Medusa, a GGUF tied to the target by its sha256; another
         target's head raises ModelError). k: draft tokens per step, fixed; None (or 0) = adaptive.
         draft_min_prob: model and head drafters stop drafting once their own top probability falls
         below it (None: the core's default, 0: always draft k).
+        verify_row_cost: with temperature > 0 the controller picks k from a fixed cost model (a
+        seed must give the same text, so no timings): one more verify row costs this fraction of
+        a plain pass (None: the core's default, measured on a 2-core CPU; lower it on a GPU).
+        Greedy sessions measure the real cost instead. Output stays exact either way.
         lookup_min: with a draft model or head, prompt lookup drafts first wherever the context's
         last lookup_min or more tokens occurred earlier (the answer is copying the prompt: quoted
         passages, rewritten code), the model or head elsewhere; 0 = off.
-        tree_nodes: with draft="ngram" or a Medusa head, propose token trees of up to this many nodes
-        (n-gram: the continuations of several earlier matches; Medusa: every head's top tokens,
-        the likeliest paths first), verified in one pass under a tree mask (k is then the depth);
+        tree_nodes: with draft="ngram" or a head, propose token trees of up to this many nodes
+        (n-gram: the continuations of several earlier matches; EAGLE: EAGLE-2's dynamic tree;
+        Medusa: every head's top tokens, the likeliest paths first), verified in one pass under a tree mask (k is then the depth);
         0 = chains. With a fixed k every drafted step proposes a tree; with adaptive k the
         controller measures trees against chains and runs the better. Output is unchanged
         (greedy identical, sampled exact).
@@ -136,6 +141,8 @@ class Engine:
         self.draft = draft
         if draft_min_prob is not None:
             spec.draft_min_prob = float(draft_min_prob)
+        if verify_row_cost is not None:
+            spec.verify_row_cost = float(verify_row_cost)
         if draft is not None and draft != "ngram":
             draft_path = models.path(draft)
             if not _is_draft_head(draft_path):  # a head has no tokenizer: the core checks its tie instead

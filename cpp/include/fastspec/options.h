@@ -48,15 +48,21 @@ struct SpecOptions {
   int32_t k_max = 8;            // the controller's upper bound on k
   int32_t ngram_min = 1;        // n-gram drafter: shortest suffix length to look up
   int32_t ngram_max = 4;        // n-gram drafter: longest suffix length (longest match wins)
-  int32_t tree_nodes = 0;       // n-gram and Medusa drafters: propose a token tree of up to this
-                                //   many nodes (n-gram: the continuations of several matches,
-                                //   sharing prefixes; Medusa: each head's top tokens, best paths
-                                //   first; at most 63); 0 = chains only
+  int32_t tree_nodes = 0;       // n-gram, EAGLE and Medusa drafters: propose a token tree of up to
+                                //   this many nodes (n-gram: the continuations of several matches,
+                                //   sharing prefixes; EAGLE: EAGLE-2's dynamic tree; Medusa: each
+                                //   head's top tokens, best paths first; at most 63); 0 = chains only
   int32_t lookup_min = 0;       // with a draft model or head: prompt lookup drafts first wherever
                                 //   the context's last lookup_min (up to max(lookup_min, ngram_max))
                                 //   tokens occurred earlier, the model or head elsewhere; 0 = off
   float draft_min_prob = 0.3f;  // model drafter: stop drafting once the draft's own top
                                 //   probability falls below this (0 = always draft k)
+  float verify_row_cost = 0.12f;  // sampled sessions' fixed cost model (spec/controller.h): the
+                                //   cost of one more verify row as a fraction of a plain target
+                                //   pass. Sampled k may not depend on timings (a seed must give
+                                //   the same text), so this stands in for the measured value:
+                                //   0.09-0.10 for SmolLM2 on 2 CPU cores (bench/RESULTS.md,
+                                //   session 10). Greedy sessions measure it. >= 0
   std::string trace_path;       // JSONL trace of every proposal and its outcome ("" = off)
 };
 

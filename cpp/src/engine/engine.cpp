@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
 #include "engine/prefix_cache.h"
@@ -70,6 +71,9 @@ Engine::Engine(const std::string& path, const EngineOptions& opts, const SpecOpt
                           std::to_string(spec_.ngram_min) + ", " + std::to_string(spec_.ngram_max) + ")");
   if (spec_.lookup_min < 0)
     throw InvalidArgument("lookup_min must be >= 0, 0 = off (got " + std::to_string(spec_.lookup_min) + ")");
+  if (!(spec_.verify_row_cost >= 0.0f) || !std::isfinite(spec_.verify_row_cost))
+    throw InvalidArgument("verify_row_cost must be a finite value >= 0, a fraction of a plain pass (got " +
+                          std::to_string(spec_.verify_row_cost) + ")");
   Precision precision;
   if (opts_.precision == "q8") precision = Precision::q8;
   else if (opts_.precision == "f32") precision = Precision::f32;

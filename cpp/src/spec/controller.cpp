@@ -9,7 +9,6 @@ namespace {
 constexpr double kEma = 0.15;       // weight of the newest observation
 constexpr double kMargin = 1.03;    // speculation must beat plain decoding by 3% to be used
 constexpr int64_t kProbeMax = 256;  // longest run of plain steps between probes
-constexpr double kVerifyRowCost = 0.25;  // fixed model: an extra verify row costs 1/4 of a pass
 constexpr int64_t kKindProbe = 16;       // steps between probes of the worse of tree / chain
 
 void ema(double& acc, double x) { acc = acc < 0 ? x : (1 - kEma) * acc + kEma * x; }
@@ -17,9 +16,10 @@ void ema(double& acc, double x) { acc = acc < 0 ? x : (1 - kEma) * acc + kEma * 
 }  // namespace
 
 KController::KController(const SpecOptions& s, double draft_cost, bool deterministic, ControllerMemory* memory)
-    : fixed_k_(s.k), k_max_(std::max(1, s.k_max)), deterministic_(deterministic), memory_(memory) {
+    : fixed_k_(s.k), k_max_(std::max(1, s.k_max)), deterministic_(deterministic), row_cost_(s.verify_row_cost),
+      memory_(memory) {
   if (deterministic_) {
-    c_.a = 1.0, c_.b = kVerifyRowCost, c_.t_draft = draft_cost;
+    c_.a = 1.0, c_.b = row_cost_, c_.t_draft = draft_cost;
     return;
   }
   if (!memory_) return;
@@ -114,7 +114,7 @@ int32_t KController::choose_nodes(int32_t tree_nodes) {
 }
 
 void KController::observe_kind(int32_t committed, int32_t rows, double step_s) {
-  const double cost = deterministic_ ? 1.0 + kVerifyRowCost * std::max(0, rows - 1) : step_s;
+  const double cost = deterministic_ ? 1.0 + row_cost_ * std::max(0, rows - 1) : step_s;
   if (cost <= 0) return;
   ema(c_.rate[shape_], committed / cost);
   if (!probing_) return;

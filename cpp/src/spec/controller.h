@@ -6,13 +6,14 @@
 // Greedy sessions use exponential moving averages of measured times (greedy output does not
 // depend on k, so timing noise is harmless). Sampled sessions must give the same text for the
 // same seed, so there k may only depend on seeded events: costs come from a fixed model instead
-// (a = 1, b = kVerifyRowCost, t_draft = draft bytes / target bytes) and only alpha is learned.
+// (a = 1, b = SpecOptions::verify_row_cost, t_draft = draft bytes / target bytes) and only alpha is
+// learned.
 // When the measured costs say that even alpha = 1 could not pay, probing stops for good (a probe
 // of a model drafter also costs catching its cache up on the context).
 // Trees (SpecOptions::tree_nodes > 0) or chains: the shapes are a chain and trees of a quarter,
 // half and all of tree_nodes nodes (a verify row costs more the wider the tree, so a small tree
 // can beat both). Each shape's rate, committed tokens per unit of step cost (greedy: measured
-// seconds of draft + verify + acceptance; sampled: the fixed model's 1 + kVerifyRowCost per extra
+// seconds of draft + verify + acceptance; sampled: the fixed model's 1 + verify_row_cost per extra
 // row, so the choice depends on seeded events only), is an EMA; the best runs, and every other
 // shape is probed after kKindProbe speculative steps, an interval that doubles (up to kProbeMax)
 // each time a probe finds that shape still worse, so a losing shape costs little (each is tried
@@ -64,6 +65,7 @@ class KController {
  private:
   int32_t fixed_k_, k_max_;
   bool deterministic_;
+  double row_cost_;           // the fixed model's verify row cost (SpecOptions::verify_row_cost)
   double alpha_ = 0.6;        // prior acceptance
   Costs c_;
   int64_t plain_streak_ = 0, probe_every_ = 8;
