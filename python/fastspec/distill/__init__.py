@@ -54,6 +54,23 @@ def _output_rows(mf, ids) -> np.ndarray:
     raise _core.ModelError(f"{mf.path}: no output layer (output.weight / lm_head.weight / token_embd.weight)")
 
 
+def new_eagle_head(cfg, w_sub, convs, n_feat: int = 1):
+    """A fresh EAGLE head for the target config `cfg` over the output rows w_sub [V_sub, d], its
+    output norm set to the RMS of the recorded features (g starts at the scale it predicts)."""
+    import torch
+
+    from . import heads
+
+    shape = heads.EagleShape(d=cfg.n_embd, n_heads=cfg.n_heads, n_kv=cfg.n_kv_heads, head_dim=cfg.head_dim,
+                             ff=cfg.n_ff, v_sub=int(w_sub.shape[0]), eps=float(cfg.norm_eps),
+                             theta=float(cfg.rope_theta))
+    head = heads.EagleHead(shape, w_sub, n_feat=n_feat)
+    rms = np.sqrt(np.mean(np.concatenate([c["feat"][:256].astype(np.float32) for c in convs[:64]]) ** 2, 0))
+    with torch.no_grad():
+        head.out_norm.copy_(torch.from_numpy(rms.astype(np.float32)))
+    return head
+
+
 def distill(target: str, out: str, *, kind: str = "eagle", minutes: float = 50.0, prompts: Optional[str] = None,
             vocab: Optional[int] = None, threads: Optional[int] = None, dtype: str = "q8_0",
             work_dir: Optional[str] = None, max_new: int = 256, medusa_heads: int = 4, steps: int = 3,
@@ -131,13 +148,7 @@ def distill(target: str, out: str, *, kind: str = "eagle", minutes: float = 50.0
 
     # 3. training
     if kind == "eagle":
-        shape = heads.EagleShape(d=cfg.n_embd, n_heads=cfg.n_heads, n_kv=cfg.n_kv_heads, head_dim=cfg.head_dim,
-                                 ff=cfg.n_ff, v_sub=len(vocab_ids), eps=float(cfg.norm_eps),
-                                 theta=float(cfg.rope_theta))
-        head = heads.EagleHead(shape, w_sub, n_feat=len(head_layers))
-        rms = np.sqrt(np.mean(np.concatenate([c["feat"][:256].astype(np.float32) for c in convs[:64]]) ** 2, 0))
-        with torch.no_grad():  # g starts at the scale of the features it predicts
-            head.out_norm.copy_(torch.from_numpy(rms.astype(np.float32)))
+        head = new_eagle_head(cfg, w_sub, convs, n_feat=len(head_layers))
         n_steps = steps
     else:
         head = heads.MedusaHead(cfg.n_embd, medusa_heads, w_sub)
